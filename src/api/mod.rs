@@ -1,0 +1,3 @@
+//! The local-module API of SPEC §4.
+
+pub mod codec;

@@ -1,0 +1,72 @@
+//! The protocol core: what to send to whom, as a plain state machine.
+//!
+//! [`Core`] is fed [`Event`]s (a peer connected, a message arrived, a local
+//! client announced or judged an item) together with the current time, and
+//! answers with [`Action`]s (send this message to that peer, dial that address,
+//! deliver this item to the local clients). It never touches a socket, a
+//! thread, a channel or the clock: the node thread ([`crate::node`]) owns one
+//! `Core`, feeds it and carries out its actions, and a simulator can run
+//! thousands of them in one process under simulated time.
+//!
+//! The core is made of three layers, one file each:
+//!
+//! - [`membership`]: which peers are neighbours (at most `degree`), which
+//!   addresses are known, whom to dial. A simple peer exchange for now.
+//! - [`broadcast`]: the item cache (bounded by `cache_size`), the seen-set
+//!   (so an item is handled once per host even after it left the cache) and
+//!   forwarding within an item's ttl (flooding to all neighbours).
+//! - [`validation`]: items waiting for the verdicts of the local clients that
+//!   were notified of them, with message ids and a deadline (SPEC §4).
+//!
+//! Time comes in as [`Instant`] arguments and randomness from the `R: Rng`
+//! the core is built with, so a seeded run is fully deterministic.
+
+pub mod broadcast;
+pub mod membership;
+pub mod validation;
+
+mod core;
+mod types;
+
+pub use self::core::{Core, ProtoConfig, Stats};
+pub use self::types::{
+    Action, ClientId, DataType, Event, Item, ItemId, Message, Misbehaviour, MsgId, PeerId, Ttl,
+};
+
+use std::collections::VecDeque;
+
+/// The actions a layer emits while it handles an event, in order.
+///
+/// A thin wrapper so the layers share one queue that the driver drains with
+/// [`Core::poll_action`].
+#[derive(Debug, Default)]
+pub struct Outbox {
+    actions: VecDeque<Action>,
+}
+
+impl Outbox {
+    /// Queues one action.
+    pub fn push(&mut self, action: Action) {
+        self.actions.push_back(action);
+    }
+
+    /// Takes the oldest queued action.
+    pub fn pop(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// Number of queued actions.
+    pub fn len(&self) -> usize {
+        self.actions.len()
+    }
+
+    /// True when nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+
+    /// Takes every queued action (handy in tests).
+    pub fn drain(&mut self) -> Vec<Action> {
+        self.actions.drain(..).collect()
+    }
+}

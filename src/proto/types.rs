@@ -1,0 +1,293 @@
+//! The core's vocabulary: identifiers, items, peer messages, events and actions.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use rand::{Rng, RngExt};
+
+/// A host's identity on the network.
+///
+/// Today a random value chosen at start; the security work makes it the hash
+/// of the host's public key, proven by the handshake.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerId(pub [u8; 32]);
+
+impl PeerId {
+    /// A fresh random identity.
+    pub fn random<R: Rng + ?Sized>(rng: &mut R) -> PeerId {
+        PeerId(rng.random())
+    }
+
+    /// A small, readable identity for tests and the simulator: `n` in the
+    /// last eight bytes, zeros before.
+    pub fn from_u64(n: u64) -> PeerId {
+        let mut bytes = [0u8; 32];
+        bytes[24..].copy_from_slice(&n.to_be_bytes());
+        PeerId(bytes)
+    }
+
+    /// The first eight bytes as hex: enough to tell peers apart in logs.
+    pub fn short(&self) -> String {
+        hex(&self.0[..8])
+    }
+
+    /// All 32 bytes as hex.
+    pub fn to_hex(&self) -> String {
+        hex(&self.0)
+    }
+}
+
+impl fmt::Display for PeerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.short())
+    }
+}
+
+impl fmt::Debug for PeerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PeerId({})", self.short())
+    }
+}
+
+/// Names one item network-wide. Chosen at random by the announcing host.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ItemId(pub [u8; 16]);
+
+impl ItemId {
+    /// A fresh random id.
+    pub fn random<R: Rng + ?Sized>(rng: &mut R) -> ItemId {
+        ItemId(rng.random())
+    }
+
+    /// A small, readable id for tests.
+    pub fn from_u64(n: u64) -> ItemId {
+        let mut bytes = [0u8; 16];
+        bytes[8..].copy_from_slice(&n.to_be_bytes());
+        ItemId(bytes)
+    }
+}
+
+impl fmt::Debug for ItemId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ItemId({})", hex(&self.0[..6]))
+    }
+}
+
+/// A local client (one API connection or one library [`crate::Client`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClientId(pub u64);
+
+/// Names an item towards the local clients until it is validated or given up
+/// (the "message id" of SPEC §4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MsgId(pub u16);
+
+/// The application-defined type of an item; clients subscribe by it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DataType(pub u16);
+
+/// How many more hops an item may travel; 0 means no limit.
+///
+/// An item announced with ttl 1 reaches the announcing host's neighbours only;
+/// with ttl 2 also their neighbours, and so on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Ttl(pub u8);
+
+impl Ttl {
+    /// The ttl to send with when a host that received an item with `self`
+    /// forwards it, or `None` when the item must stop here.
+    pub fn next_hop(self) -> Option<Ttl> {
+        match self.0 {
+            0 => Some(Ttl(0)),
+            1 => None,
+            n => Some(Ttl(n - 1)),
+        }
+    }
+}
+
+/// One data item as it travels between hosts.
+///
+/// The data is shared (`Arc`) between the cache, every neighbour's outbox and
+/// every client's notification, so spreading an item copies it only into the
+/// socket buffers.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Item {
+    /// Network-wide name.
+    pub id: ItemId,
+    /// Hops left when it is sent (see [`Ttl::next_hop`]).
+    pub ttl: Ttl,
+    /// What kind of data this is.
+    pub data_type: DataType,
+    /// The payload, at most [`crate::wire::MAX_ITEM_DATA`] bytes.
+    pub data: Arc<[u8]>,
+}
+
+impl fmt::Debug for Item {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Item")
+            .field("id", &self.id)
+            .field("ttl", &self.ttl.0)
+            .field("data_type", &self.data_type.0)
+            .field("len", &self.data.len())
+            .finish()
+    }
+}
+
+/// A protocol message between two hosts, after the handshake.
+///
+/// Encoded by [`crate::wire`]; the handshake itself belongs to
+/// [`crate::transport`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Message {
+    /// Asks the neighbour for addresses of other peers.
+    GetPeers,
+    /// Addresses of other peers' P2P listeners (at most
+    /// [`crate::wire::MAX_PEERS_PER_MESSAGE`]).
+    Peers(Vec<SocketAddr>),
+    /// One item to handle and, within its ttl, spread.
+    Item(Item),
+}
+
+/// Ways a peer can break the rules, reported to peer accounting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Misbehaviour {
+    /// A local client judged an item this peer sent invalid.
+    InvalidItem,
+}
+
+impl fmt::Display for Misbehaviour {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Misbehaviour::InvalidItem => f.write_str("sent an item a local client judged invalid"),
+        }
+    }
+}
+
+/// Something that happened, fed to [`crate::proto::Core::handle`].
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// A connection to `peer` completed its handshake. `addr` is the address
+    /// of the peer's P2P listener; `outbound` says whether this host dialed.
+    PeerUp {
+        /// Who.
+        peer: PeerId,
+        /// Where its P2P listener is.
+        addr: SocketAddr,
+        /// True when this host dialed.
+        outbound: bool,
+    },
+    /// The connection to `peer` is gone.
+    PeerDown {
+        /// Who.
+        peer: PeerId,
+    },
+    /// A dial asked for by [`Action::Connect`] failed before the handshake.
+    DialFailed {
+        /// The address that was dialed.
+        addr: SocketAddr,
+    },
+    /// A neighbour sent a message.
+    Received {
+        /// The neighbour.
+        from: PeerId,
+        /// What it sent.
+        msg: Message,
+    },
+    /// A local client announced an item.
+    Announce {
+        /// Hops the item may travel (0: no limit).
+        ttl: Ttl,
+        /// Its data type.
+        data_type: DataType,
+        /// Its data.
+        data: Arc<[u8]>,
+    },
+    /// Answer to [`Action::Deliver`]: these clients were handed the item and
+    /// owe a verdict. Empty when no client subscribes to its type.
+    Notified {
+        /// The item delivered.
+        item: ItemId,
+        /// The clients that received it.
+        clients: Vec<ClientId>,
+    },
+    /// A local client judged an item.
+    Validation {
+        /// Who judged.
+        client: ClientId,
+        /// The message id it was notified with.
+        msg_id: MsgId,
+        /// Its verdict.
+        valid: bool,
+    },
+    /// A local client went away: it owes no more verdicts.
+    ClientGone {
+        /// Who.
+        client: ClientId,
+    },
+}
+
+/// Something the core wants done, taken with [`crate::proto::Core::poll_action`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Send `msg` to the neighbour `to`.
+    Send {
+        /// The neighbour.
+        to: PeerId,
+        /// What to send.
+        msg: Message,
+    },
+    /// Dial a peer's P2P listener; answered by [`Event::PeerUp`] or
+    /// [`Event::DialFailed`].
+    Connect(SocketAddr),
+    /// Close the connection to a neighbour (after sending what is queued).
+    Disconnect(PeerId),
+    /// Hand a new item to the local clients subscribed to its data type;
+    /// answered at once by [`Event::Notified`].
+    Deliver {
+        /// The item.
+        item: ItemId,
+        /// The message id the clients see.
+        msg_id: MsgId,
+        /// Its data type.
+        data_type: DataType,
+        /// Its data.
+        data: Arc<[u8]>,
+    },
+    /// Report a peer's misbehaviour to peer accounting.
+    Penalize {
+        /// Who.
+        peer: PeerId,
+        /// What it did.
+        reason: Misbehaviour,
+    },
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        // Writing to a String cannot fail.
+        write!(s, "{b:02x}").unwrap();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_one_stops_after_first_hop() {
+        assert_eq!(Ttl(1).next_hop(), None);
+        assert_eq!(Ttl(2).next_hop(), Some(Ttl(1)));
+        assert_eq!(Ttl(0).next_hop(), Some(Ttl(0)));
+        assert_eq!(Ttl(255).next_hop(), Some(Ttl(254)));
+    }
+
+    #[test]
+    fn small_peer_ids_read_well() {
+        assert_eq!(PeerId::from_u64(7).to_hex().len(), 64);
+        assert!(PeerId::from_u64(1) < PeerId::from_u64(2));
+    }
+}
