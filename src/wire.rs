@@ -1,1 +1,675 @@
-//! placeholder
+//! Peer-to-peer messages <-> bytes: the body of one transport frame.
+//!
+//! The transport adds the length prefix and the encryption; this module only
+//! turns a [`Message`] or a [`Hello`] into the bytes of one frame body and
+//! back. All integers are big-endian.
+//!
+//! | message  | layout                                                              |
+//! | -------- | ------------------------------------------------------------------- |
+//! | GetPeers | tag `1`                                                             |
+//! | Peers    | tag `2`, count u8 (≤ 64), then `count` addresses                    |
+//! | Item     | tag `3`, id 16 bytes, ttl u8, data type u16, data (rest, ≤ 65527)   |
+//! | Hello    | magic `GSPD`, version u8 (`1`), flags u8, peer id 32 bytes, listen address |
+//! | address  | family u8 (`4` or `6`), IP (4 or 16 bytes), port u16                |
+//!
+//! A Hello is what each side sends first on a new connection; every later
+//! frame is one message:
+//!
+//! ```text
+//!   A                         B
+//!   | -- Hello -------------> |
+//!   | <------------- Hello -- |
+//!   | -- GetPeers ----------> |
+//!   | <------------- Peers -- |
+//!   | -- Item --------------> |   (either side, any time)
+//! ```
+//!
+//! Decoding is total and strict: an unknown tag, a truncated field, bytes
+//! after a complete message, more than 64 addresses, an unknown address
+//! family, too much item data, a wrong magic or an unsupported version are
+//! each a distinct [`WireError`]. Every count is checked against the limit
+//! and the bytes that remain before anything is allocated for it. An IPv6
+//! address travels without its flow info and scope id.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+use crate::proto::{DataType, Item, ItemId, Message, PeerId, Ttl};
+
+/// Largest item data carried by one [`Message::Item`]; equal to the API's
+/// largest data field, so every announced item fits.
+pub const MAX_ITEM_DATA: usize = 65527;
+/// Most addresses in one [`Message::Peers`].
+pub const MAX_PEERS_PER_MESSAGE: usize = 64;
+/// Hard limit on one frame body; the transport refuses longer frames before
+/// allocating. The largest message (an Item) is 65,547 bytes.
+pub const MAX_FRAME_LEN: usize = 70_000;
+/// The version this build speaks, sent in [`Hello`].
+pub const PROTOCOL_VERSION: u8 = 1;
+
+const TAG_GET_PEERS: u8 = 1;
+const TAG_PEERS: u8 = 2;
+const TAG_ITEM: u8 = 3;
+const HELLO_MAGIC: [u8; 4] = *b"GSPD";
+const FAMILY_V4: u8 = 4;
+const FAMILY_V6: u8 = 6;
+/// Bytes of an item before its data: tag, id, ttl, data type.
+const ITEM_HEADER_LEN: usize = 1 + 16 + 1 + 2;
+/// Smallest encoded address (an IPv4 one).
+const MIN_ADDR_LEN: usize = 1 + 4 + 2;
+
+/// What each side sends first on a new connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hello {
+    /// The sender's [`PROTOCOL_VERSION`].
+    pub version: u8,
+    /// The sender's identity.
+    pub peer_id: PeerId,
+    /// Where the sender's P2P listener accepts connections.
+    pub listen_addr: SocketAddr,
+    /// The dialer has no neighbour and asks to be taken even by a full host
+    /// (flags bit 0; the other bits must be zero).
+    pub high_priority: bool,
+}
+
+/// Hello flag: the dialer asks with high priority.
+const FLAG_HIGH_PRIORITY: u8 = 1;
+
+/// Why a frame body is not a well-formed message or Hello.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WireError {
+    /// The first byte names no message.
+    UnknownTag(u8),
+    /// The body ended inside a field.
+    Truncated {
+        /// The field being read.
+        field: &'static str,
+        /// Bytes the field needs.
+        needed: usize,
+        /// Bytes that were left.
+        remaining: usize,
+    },
+    /// Bytes follow a complete message.
+    TrailingBytes {
+        /// How many.
+        extra: usize,
+    },
+    /// A Peers message with more than [`MAX_PEERS_PER_MESSAGE`] addresses.
+    TooManyPeers {
+        /// The count it declared.
+        count: u8,
+    },
+    /// An address family other than 4 or 6.
+    UnknownFamily(u8),
+    /// Item data longer than [`MAX_ITEM_DATA`].
+    DataTooLong {
+        /// Its length.
+        len: usize,
+    },
+    /// A Hello that does not start with `GSPD`.
+    BadMagic([u8; 4]),
+    /// A Hello with flag bits this build does not know.
+    UnknownFlags(u8),
+    /// A Hello with a version this build does not speak.
+    UnsupportedVersion(u8),
+}
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WireError::UnknownTag(tag) => write!(f, "unknown message tag {tag}"),
+            WireError::Truncated {
+                field,
+                needed,
+                remaining,
+            } => write!(
+                f,
+                "truncated {field}: needs {needed} bytes, {remaining} left"
+            ),
+            WireError::TrailingBytes { extra } => {
+                write!(f, "{extra} bytes after the end of the message")
+            }
+            WireError::TooManyPeers { count } => write!(
+                f,
+                "{count} addresses in one message, at most {MAX_PEERS_PER_MESSAGE} allowed"
+            ),
+            WireError::UnknownFamily(family) => {
+                write!(f, "unknown address family {family} (expected 4 or 6)")
+            }
+            WireError::DataTooLong { len } => write!(
+                f,
+                "item data is {len} bytes, at most {MAX_ITEM_DATA} allowed"
+            ),
+            WireError::UnknownFlags(flags) => write!(f, "unknown hello flags {flags:#04x}"),
+            WireError::BadMagic(magic) => write!(f, "bad hello magic {magic:02x?}"),
+            WireError::UnsupportedVersion(v) => write!(
+                f,
+                "unsupported protocol version {v} (this build speaks {PROTOCOL_VERSION})"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for WireError {}
+
+/// Appends the encoding of `msg` to `out`.
+///
+/// A Peers message carries at most its first [`MAX_PEERS_PER_MESSAGE`]
+/// addresses; item data must not exceed [`MAX_ITEM_DATA`] (the API codec
+/// refuses longer data, so the core never holds any).
+pub fn encode(msg: &Message, out: &mut Vec<u8>) {
+    out.reserve(encoded_len(msg));
+    match msg {
+        Message::GetPeers => out.push(TAG_GET_PEERS),
+        Message::Peers(addrs) => {
+            let addrs = &addrs[..addrs.len().min(MAX_PEERS_PER_MESSAGE)];
+            out.push(TAG_PEERS);
+            // At most MAX_PEERS_PER_MESSAGE (64), so it fits in a u8.
+            out.push(addrs.len() as u8);
+            for addr in addrs {
+                encode_addr(addr, out);
+            }
+        }
+        Message::Item(item) => {
+            debug_assert!(item.data.len() <= MAX_ITEM_DATA, "item data too long");
+            out.push(TAG_ITEM);
+            out.extend_from_slice(&item.id.0);
+            out.push(item.ttl.0);
+            out.extend_from_slice(&item.data_type.0.to_be_bytes());
+            out.extend_from_slice(&item.data);
+        }
+    }
+}
+
+/// The exact number of bytes [`encode`] appends for `msg`.
+pub fn encoded_len(msg: &Message) -> usize {
+    match msg {
+        Message::GetPeers => 1,
+        Message::Peers(addrs) => {
+            let addrs = &addrs[..addrs.len().min(MAX_PEERS_PER_MESSAGE)];
+            2 + addrs.iter().map(addr_len).sum::<usize>()
+        }
+        Message::Item(item) => ITEM_HEADER_LEN + item.data.len(),
+    }
+}
+
+/// Decodes one frame body into a message.
+pub fn decode(body: &[u8]) -> Result<Message, WireError> {
+    let mut r = Reader::new(body);
+    let msg = match r.u8("tag")? {
+        TAG_GET_PEERS => Message::GetPeers,
+        TAG_PEERS => Message::Peers(decode_peers(&mut r)?),
+        TAG_ITEM => Message::Item(decode_item(&mut r)?),
+        tag => return Err(WireError::UnknownTag(tag)),
+    };
+    r.finish()?;
+    Ok(msg)
+}
+
+fn decode_peers(r: &mut Reader<'_>) -> Result<Vec<SocketAddr>, WireError> {
+    let count = r.u8("peer count")?;
+    if usize::from(count) > MAX_PEERS_PER_MESSAGE {
+        return Err(WireError::TooManyPeers { count });
+    }
+    let needed = usize::from(count) * MIN_ADDR_LEN;
+    if r.remaining() < needed {
+        return Err(r.truncated("peer addresses", needed));
+    }
+    let mut addrs = Vec::with_capacity(usize::from(count));
+    for _ in 0..count {
+        addrs.push(decode_addr(r)?);
+    }
+    Ok(addrs)
+}
+
+fn decode_item(r: &mut Reader<'_>) -> Result<Item, WireError> {
+    let id = ItemId(r.array("item id")?);
+    let ttl = Ttl(r.u8("ttl")?);
+    let data_type = DataType(r.u16("data type")?);
+    let data = r.rest();
+    if data.len() > MAX_ITEM_DATA {
+        return Err(WireError::DataTooLong { len: data.len() });
+    }
+    Ok(Item {
+        id,
+        ttl,
+        data_type,
+        data: Arc::from(data),
+    })
+}
+
+/// Appends the encoding of a Hello to `out`.
+pub fn encode_hello(h: &Hello, out: &mut Vec<u8>) {
+    out.reserve(HELLO_MAGIC.len() + 2 + 32 + addr_len(&h.listen_addr));
+    out.extend_from_slice(&HELLO_MAGIC);
+    out.push(h.version);
+    out.push(if h.high_priority {
+        FLAG_HIGH_PRIORITY
+    } else {
+        0
+    });
+    out.extend_from_slice(&h.peer_id.0);
+    encode_addr(&h.listen_addr, out);
+}
+
+/// Decodes the first frame body of a connection: a Hello of this version.
+pub fn decode_hello(body: &[u8]) -> Result<Hello, WireError> {
+    let mut r = Reader::new(body);
+    let magic = r.array("hello magic")?;
+    if magic != HELLO_MAGIC {
+        return Err(WireError::BadMagic(magic));
+    }
+    let version = r.u8("protocol version")?;
+    if version != PROTOCOL_VERSION {
+        return Err(WireError::UnsupportedVersion(version));
+    }
+    let flags = r.u8("hello flags")?;
+    if flags & !FLAG_HIGH_PRIORITY != 0 {
+        return Err(WireError::UnknownFlags(flags));
+    }
+    let peer_id = PeerId(r.array("peer id")?);
+    let listen_addr = decode_addr(&mut r)?;
+    r.finish()?;
+    Ok(Hello {
+        version,
+        peer_id,
+        listen_addr,
+        high_priority: flags & FLAG_HIGH_PRIORITY != 0,
+    })
+}
+
+fn addr_len(addr: &SocketAddr) -> usize {
+    match addr {
+        SocketAddr::V4(_) => 1 + 4 + 2,
+        SocketAddr::V6(_) => 1 + 16 + 2,
+    }
+}
+
+fn encode_addr(addr: &SocketAddr, out: &mut Vec<u8>) {
+    match addr.ip() {
+        IpAddr::V4(ip) => {
+            out.push(FAMILY_V4);
+            out.extend_from_slice(&ip.octets());
+        }
+        IpAddr::V6(ip) => {
+            out.push(FAMILY_V6);
+            out.extend_from_slice(&ip.octets());
+        }
+    }
+    out.extend_from_slice(&addr.port().to_be_bytes());
+}
+
+fn decode_addr(r: &mut Reader<'_>) -> Result<SocketAddr, WireError> {
+    let ip = match r.u8("address family")? {
+        FAMILY_V4 => IpAddr::V4(Ipv4Addr::from(r.array::<4>("IPv4 address")?)),
+        FAMILY_V6 => IpAddr::V6(Ipv6Addr::from(r.array::<16>("IPv6 address")?)),
+        family => return Err(WireError::UnknownFamily(family)),
+    };
+    let port = r.u16("port")?;
+    Ok(SocketAddr::new(ip, port))
+}
+
+/// A cursor over a frame body whose every read is bounds-checked.
+struct Reader<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn new(body: &'a [u8]) -> Self {
+        Reader { rest: body }
+    }
+
+    fn remaining(&self) -> usize {
+        self.rest.len()
+    }
+
+    fn truncated(&self, field: &'static str, needed: usize) -> WireError {
+        WireError::Truncated {
+            field,
+            needed,
+            remaining: self.rest.len(),
+        }
+    }
+
+    fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], WireError> {
+        let Some((head, tail)) = self.rest.split_first_chunk::<N>() else {
+            return Err(self.truncated(field, N));
+        };
+        self.rest = tail;
+        Ok(*head)
+    }
+
+    fn u8(&mut self, field: &'static str) -> Result<u8, WireError> {
+        Ok(self.array::<1>(field)?[0])
+    }
+
+    fn u16(&mut self, field: &'static str) -> Result<u16, WireError> {
+        Ok(u16::from_be_bytes(self.array(field)?))
+    }
+
+    fn rest(&mut self) -> &'a [u8] {
+        std::mem::take(&mut self.rest)
+    }
+
+    fn finish(&self) -> Result<(), WireError> {
+        match self.rest.len() {
+            0 => Ok(()),
+            extra => Err(WireError::TrailingBytes { extra }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{RngExt, SeedableRng, rngs::StdRng};
+
+    fn bytes_of(msg: &Message) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode(msg, &mut out);
+        assert_eq!(out.len(), encoded_len(msg));
+        out
+    }
+
+    fn hello_bytes(h: &Hello) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_hello(h, &mut out);
+        out
+    }
+
+    fn item(data: &[u8]) -> Message {
+        Message::Item(Item {
+            id: ItemId::from_u64(7),
+            ttl: Ttl(3),
+            data_type: DataType(0xbeef),
+            data: Arc::from(data),
+        })
+    }
+
+    fn some_addrs() -> Vec<SocketAddr> {
+        vec![
+            "10.0.0.1:6001".parse().unwrap(),
+            "[2001:db8::1]:7002".parse().unwrap(),
+            "[::ffff:1.2.3.4]:1".parse().unwrap(),
+            "0.0.0.0:0".parse().unwrap(),
+        ]
+    }
+
+    fn hello(addr: &str) -> Hello {
+        Hello {
+            version: PROTOCOL_VERSION,
+            peer_id: PeerId::from_u64(42),
+            listen_addr: addr.parse().unwrap(),
+            high_priority: addr.contains(':') && addr.len() % 2 == 0,
+        }
+    }
+
+    fn assert_round_trip(msg: Message) {
+        assert_eq!(decode(&bytes_of(&msg)), Ok(msg));
+    }
+
+    #[test]
+    fn every_message_round_trips() {
+        assert_round_trip(Message::GetPeers);
+        assert_round_trip(Message::Peers(vec![]));
+        assert_round_trip(Message::Peers(some_addrs()));
+        let full: Vec<SocketAddr> = (0..64)
+            .map(|i| SocketAddr::new(IpAddr::V6(Ipv6Addr::from(i as u128)), i))
+            .collect();
+        assert_round_trip(Message::Peers(full));
+        assert_round_trip(item(b""));
+        assert_round_trip(item(b"hello"));
+        assert_round_trip(item(&vec![0x5a; MAX_ITEM_DATA]));
+    }
+
+    #[test]
+    fn largest_item_fits_in_a_frame() {
+        let len = encoded_len(&item(&vec![0; MAX_ITEM_DATA]));
+        assert_eq!(len, 65_547);
+        assert!(len <= MAX_FRAME_LEN);
+    }
+
+    #[test]
+    fn hello_round_trips_over_ipv4_and_ipv6() {
+        for addr in ["127.0.0.1:7002", "[::1]:7002", "[fe80::1:2:3:4]:65535"] {
+            let h = hello(addr);
+            assert_eq!(decode_hello(&hello_bytes(&h)), Ok(h));
+        }
+    }
+
+    #[test]
+    fn layout_matches_the_table() {
+        assert_eq!(bytes_of(&Message::GetPeers), [1]);
+        let peers = Message::Peers(vec!["1.2.3.4:258".parse().unwrap()]);
+        assert_eq!(bytes_of(&peers), [2, 1, 4, 1, 2, 3, 4, 1, 2]);
+        let bytes = bytes_of(&item(b"xy"));
+        assert_eq!(bytes[0], 3);
+        assert_eq!(bytes[1..17], ItemId::from_u64(7).0);
+        assert_eq!(bytes[17..], [3, 0xbe, 0xef, b'x', b'y']);
+        let h = hello_bytes(&hello("[::1]:2"));
+        assert_eq!(h[..5], *b"GSPD\x01");
+        assert_eq!(h.len(), 4 + 1 + 32 + 19);
+    }
+
+    #[test]
+    fn peers_beyond_the_limit_are_not_encoded() {
+        let many = vec!["1.1.1.1:1".parse().unwrap(); MAX_PEERS_PER_MESSAGE + 5];
+        let msg = Message::Peers(many);
+        let decoded = decode(&bytes_of(&msg)).unwrap();
+        assert_eq!(
+            decoded,
+            Message::Peers(vec!["1.1.1.1:1".parse().unwrap(); 64])
+        );
+    }
+
+    #[test]
+    fn empty_body_is_truncated() {
+        assert!(matches!(
+            decode(&[]),
+            Err(WireError::Truncated { field: "tag", .. })
+        ));
+    }
+
+    #[test]
+    fn unknown_tag_is_rejected() {
+        for tag in [0, 4, 255] {
+            assert_eq!(decode(&[tag]), Err(WireError::UnknownTag(tag)));
+        }
+    }
+
+    #[test]
+    fn truncated_address_is_rejected() {
+        let mut bytes = bytes_of(&Message::Peers(some_addrs()));
+        bytes.pop();
+        assert!(matches!(
+            decode(&bytes),
+            Err(WireError::Truncated { field: "port", .. })
+        ));
+    }
+
+    #[test]
+    fn count_larger_than_the_addresses_is_rejected_before_allocating() {
+        let err = decode(&[TAG_PEERS, 64, 4, 1, 2, 3, 4, 0, 1]).unwrap_err();
+        let expected = WireError::Truncated {
+            field: "peer addresses",
+            needed: 64 * MIN_ADDR_LEN,
+            remaining: 7,
+        };
+        assert_eq!(err, expected);
+    }
+
+    #[test]
+    fn truncated_item_header_is_rejected() {
+        let bytes = bytes_of(&item(b""));
+        for len in 1..bytes.len() {
+            assert!(matches!(
+                decode(&bytes[..len]),
+                Err(WireError::Truncated { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn trailing_bytes_are_rejected() {
+        assert_eq!(
+            decode(&[TAG_GET_PEERS, 0]),
+            Err(WireError::TrailingBytes { extra: 1 })
+        );
+        let mut bytes = bytes_of(&Message::Peers(some_addrs()));
+        bytes.extend_from_slice(&[1, 2]);
+        assert_eq!(decode(&bytes), Err(WireError::TrailingBytes { extra: 2 }));
+        let mut bytes = hello_bytes(&hello("1.2.3.4:5"));
+        bytes.push(0);
+        assert_eq!(
+            decode_hello(&bytes),
+            Err(WireError::TrailingBytes { extra: 1 })
+        );
+    }
+
+    #[test]
+    fn more_than_sixty_four_peers_is_rejected() {
+        let mut bytes = vec![TAG_PEERS, 65];
+        for _ in 0..65 {
+            bytes.extend_from_slice(&[4, 1, 1, 1, 1, 0, 1]);
+        }
+        assert_eq!(decode(&bytes), Err(WireError::TooManyPeers { count: 65 }));
+    }
+
+    #[test]
+    fn unknown_hello_flags_are_rejected() {
+        let mut bytes = hello_bytes(&hello("1.2.3.4:5"));
+        bytes[5] = 0x82;
+        assert_eq!(decode_hello(&bytes), Err(WireError::UnknownFlags(0x82)));
+    }
+
+    #[test]
+    fn unknown_address_family_is_rejected() {
+        let bytes = [TAG_PEERS, 1, 5, 1, 2, 3, 4, 0, 1];
+        assert_eq!(decode(&bytes), Err(WireError::UnknownFamily(5)));
+        let mut bytes = hello_bytes(&hello("1.2.3.4:5"));
+        bytes[38] = 0;
+        assert_eq!(decode_hello(&bytes), Err(WireError::UnknownFamily(0)));
+    }
+
+    #[test]
+    fn item_data_beyond_the_limit_is_rejected() {
+        let mut bytes = bytes_of(&item(&vec![0; MAX_ITEM_DATA]));
+        bytes.push(0);
+        assert_eq!(
+            decode(&bytes),
+            Err(WireError::DataTooLong {
+                len: MAX_ITEM_DATA + 1
+            })
+        );
+    }
+
+    #[test]
+    fn wrong_magic_is_rejected() {
+        let mut bytes = hello_bytes(&hello("1.2.3.4:5"));
+        bytes[0] = b'X';
+        assert_eq!(decode_hello(&bytes), Err(WireError::BadMagic(*b"XSPD")));
+        assert!(matches!(
+            decode_hello(b"GS"),
+            Err(WireError::Truncated {
+                field: "hello magic",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn unsupported_version_is_rejected() {
+        let mut h = hello("1.2.3.4:5");
+        h.version = 2;
+        assert_eq!(
+            decode_hello(&hello_bytes(&h)),
+            Err(WireError::UnsupportedVersion(2))
+        );
+    }
+
+    #[test]
+    fn truncated_hello_is_rejected() {
+        let bytes = hello_bytes(&hello("[::1]:9"));
+        for len in 0..bytes.len() {
+            assert!(matches!(
+                decode_hello(&bytes[..len]),
+                Err(WireError::Truncated { .. })
+            ));
+        }
+    }
+
+    fn random_message(rng: &mut StdRng) -> Message {
+        match rng.random_range(0..3) {
+            0 => Message::GetPeers,
+            1 => {
+                let addrs = (0..rng.random_range(0..=MAX_PEERS_PER_MESSAGE))
+                    .map(|_| random_addr(rng))
+                    .collect();
+                Message::Peers(addrs)
+            }
+            _ => {
+                let mut data = vec![0u8; rng.random_range(0..100)];
+                rng.fill(&mut data[..]);
+                Message::Item(Item {
+                    id: ItemId(rng.random()),
+                    ttl: Ttl(rng.random()),
+                    data_type: DataType(rng.random()),
+                    data: Arc::from(data),
+                })
+            }
+        }
+    }
+
+    fn random_addr(rng: &mut StdRng) -> SocketAddr {
+        let ip = if rng.random() {
+            IpAddr::V4(Ipv4Addr::from(rng.random::<[u8; 4]>()))
+        } else {
+            IpAddr::V6(Ipv6Addr::from(rng.random::<[u8; 16]>()))
+        };
+        SocketAddr::new(ip, rng.random())
+    }
+
+    /// Decoding must not panic, and whatever decodes must be the canonical
+    /// encoding of what it decodes to.
+    fn check_total(bytes: &[u8]) {
+        if let Ok(msg) = decode(bytes) {
+            assert_eq!(bytes_of(&msg), bytes);
+        }
+        if let Ok(h) = decode_hello(bytes) {
+            assert_eq!(hello_bytes(&h), bytes);
+        }
+    }
+
+    #[test]
+    fn random_and_mutated_input_never_panics() {
+        let mut rng = StdRng::seed_from_u64(0x0031_72e5);
+        for _ in 0..10_000 {
+            let mut noise = vec![0u8; rng.random_range(0..80)];
+            rng.fill(&mut noise[..]);
+            if let Some(first) = noise.first_mut() {
+                *first = rng.random_range(0..5);
+            }
+            check_total(&noise);
+
+            let mut bytes = if rng.random_range(0..4) == 0 {
+                let h = Hello {
+                    version: PROTOCOL_VERSION,
+                    peer_id: PeerId(rng.random()),
+                    listen_addr: random_addr(&mut rng),
+                    high_priority: rng.random(),
+                };
+                hello_bytes(&h)
+            } else {
+                let msg = random_message(&mut rng);
+                let bytes = bytes_of(&msg);
+                assert_eq!(decode(&bytes), Ok(msg));
+                bytes
+            };
+            check_total(&bytes[..rng.random_range(0..=bytes.len())]);
+            let i = rng.random_range(0..bytes.len());
+            bytes[i] ^= 1 << rng.random_range(0..8);
+            check_total(&bytes);
+        }
+    }
+}

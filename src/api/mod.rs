@@ -1,3 +1,6 @@
-//! The local-module API of SPEC §4.
+//! The local-module API of SPEC §4: the strict codec and the TCP server.
 
 pub mod codec;
+mod server;
+
+pub use server::ApiServer;

@@ -167,15 +167,20 @@ impl fmt::Display for Misbehaviour {
 /// Something that happened, fed to [`crate::proto::Core::handle`].
 #[derive(Clone, Debug)]
 pub enum Event {
-    /// A connection to `peer` completed its handshake. `addr` is the address
-    /// of the peer's P2P listener; `outbound` says whether this host dialed.
+    /// A connection to `peer` completed its handshake. May repeat for a peer
+    /// that is already up (a second connection): the core then only notes
+    /// that the dial ended.
     PeerUp {
         /// Who.
         peer: PeerId,
-        /// Where its P2P listener is.
+        /// Where its P2P listener is (as it advertised it).
         addr: SocketAddr,
-        /// True when this host dialed.
-        outbound: bool,
+        /// The address this host dialed, when this host dialed (answers an
+        /// [`Action::Connect`]); None for an inbound connection.
+        dialed: Option<SocketAddr>,
+        /// The dialer had no other neighbour and asks to be taken even by a
+        /// full host (HyParView's high-priority neighbour request).
+        high_priority: bool,
     },
     /// The connection to `peer` is gone.
     PeerDown {
@@ -237,9 +242,16 @@ pub enum Action {
         /// What to send.
         msg: Message,
     },
-    /// Dial a peer's P2P listener; answered by [`Event::PeerUp`] or
+    /// Dial a peer's P2P listener. The driver answers every `Connect` with
+    /// exactly one [`Event::PeerUp`] (with `dialed` set) or
     /// [`Event::DialFailed`].
-    Connect(SocketAddr),
+    Connect {
+        /// Where to dial.
+        addr: SocketAddr,
+        /// Ask the remote to take this host even when it is full (this host
+        /// has no neighbour at all).
+        high_priority: bool,
+    },
     /// Close the connection to a neighbour (after sending what is queued).
     Disconnect(PeerId),
     /// Hand a new item to the local clients subscribed to its data type;

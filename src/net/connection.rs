@@ -1,0 +1,192 @@
+//! One peer connection: handshake, then a reader thread and a writer thread.
+
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
+use log::{debug, warn};
+
+use super::{ConnContext, ConnId, NetEvent, SlotGuard};
+use crate::node::NodeEvent;
+use crate::proto::Message;
+use crate::transport::{self, COALESCE_LIMIT, FrameReader, FrameWriter, TransportError};
+
+/// How long a dial may take to connect (a guess: generous for a LAN or a
+/// continent, short enough that a dead address does not hold a dial slot).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long each side of the handshake may take.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The node thread's handle on one connection.
+///
+/// Dropping it closes the connection gracefully: the writer sends what is
+/// queued, then shuts the socket down, which ends the reader too.
+#[derive(Debug)]
+pub struct PeerLink {
+    outbox: Sender<Message>,
+    stream: TcpStream,
+}
+
+impl PeerLink {
+    /// Queues a message without blocking. When the outbox is full the message
+    /// is handed back: the caller decides what to do with a slow peer.
+    pub fn try_send(&self, msg: Message) -> Result<(), TrySendError<Message>> {
+        self.outbox.try_send(msg)
+    }
+
+    /// Closes the connection now, dropping whatever is queued.
+    pub fn close_now(&self) {
+        // Fails only if already closed, which is what we want.
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+}
+
+/// Dials `addr` on a new thread; that thread then becomes the connection's
+/// reader. The node hears exactly one `Up` or `DialFailed` for it.
+pub fn spawn_dial(ctx: &ConnContext, addr: SocketAddr, high_priority: bool) {
+    let ctx2 = ctx.clone();
+    let spawned = ctx.threads.spawn(format!("peer-dial-{addr}"), move || {
+        let Some(slot) = ctx2.acquire_slot() else {
+            let error = TransportError::Io(std::io::Error::other("too many connections"));
+            let _ = ctx2
+                .node_tx
+                .send(NodeEvent::Net(NetEvent::DialFailed { addr, error }));
+            return;
+        };
+        match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
+            Ok(stream) => run(stream, Some(addr), high_priority, &ctx2, slot),
+            Err(e) => {
+                let error = TransportError::Io(e);
+                let _ = ctx2
+                    .node_tx
+                    .send(NodeEvent::Net(NetEvent::DialFailed { addr, error }));
+            }
+        }
+    });
+    if let Err(e) = spawned {
+        warn!("cannot start a thread to dial {addr}: {e}");
+        let error = TransportError::Io(e);
+        // The node thread is the caller; its queue may be full, so don't block.
+        let _ = ctx
+            .node_tx
+            .try_send(NodeEvent::Net(NetEvent::DialFailed { addr, error }));
+    }
+}
+
+/// Runs an accepted connection on a new thread (called by the listener).
+pub(super) fn spawn_inbound(ctx: &ConnContext, stream: TcpStream, remote: SocketAddr) {
+    let Some(slot) = ctx.acquire_slot() else {
+        warn!("refusing P2P connection from {remote}: too many connections");
+        return;
+    };
+    let ctx2 = ctx.clone();
+    let spawned = ctx.threads.spawn(format!("peer-in-{remote}"), move || {
+        run(stream, None, false, &ctx2, slot)
+    });
+    if let Err(e) = spawned {
+        warn!("cannot start a thread for P2P connection from {remote}: {e}");
+    }
+}
+
+/// Handshake, start the writer, report `Up`, then read until the end.
+fn run(
+    stream: TcpStream,
+    dialed: Option<SocketAddr>,
+    high_priority: bool,
+    ctx: &ConnContext,
+    _slot: SlotGuard,
+) {
+    let mut hello = ctx.hello.clone();
+    hello.high_priority = high_priority;
+    let established = stream
+        .try_clone()
+        .map_err(TransportError::Io)
+        .and_then(|s| transport::establish(s, &hello, HANDSHAKE_TIMEOUT));
+    let established = match established {
+        Ok(e) => e,
+        Err(error) => {
+            let _ = stream.shutdown(Shutdown::Both);
+            match dialed {
+                Some(addr) => {
+                    let _ = ctx
+                        .node_tx
+                        .send(NodeEvent::Net(NetEvent::DialFailed { addr, error }));
+                }
+                None => debug!("inbound P2P handshake failed: {error}"),
+            }
+            return;
+        }
+    };
+    let conn = ctx.next_conn_id();
+    let (outbox, outbox_rx) = bounded(ctx.peer_queue);
+    let writer_stream = stream.try_clone();
+    let writer = std::thread::Builder::new()
+        .name(format!("peer-w-{conn}"))
+        .spawn(move || write_loop(established.writer, outbox_rx));
+    let (Ok(link_stream), Ok(writer)) = (writer_stream, writer) else {
+        warn!("cannot start the writer of P2P connection {conn}");
+        let _ = stream.shutdown(Shutdown::Both);
+        if let Some(addr) = dialed {
+            let error = TransportError::Io(std::io::Error::other("cannot start writer"));
+            let _ = ctx
+                .node_tx
+                .send(NodeEvent::Net(NetEvent::DialFailed { addr, error }));
+        }
+        return;
+    };
+    let link = PeerLink {
+        outbox,
+        stream: link_stream,
+    };
+    let up = NetEvent::Up {
+        conn,
+        remote: established.remote,
+        dialed,
+        link,
+    };
+    if ctx.node_tx.send(NodeEvent::Net(up)).is_ok() {
+        let error = read_loop(conn, established.reader, &ctx.node_tx);
+        let _ = ctx
+            .node_tx
+            .send(NodeEvent::Net(NetEvent::Down { conn, error }));
+    }
+    let _ = stream.shutdown(Shutdown::Both);
+    let _ = writer.join();
+}
+
+/// Decodes frames into events until the connection ends; returns why.
+fn read_loop(conn: ConnId, mut reader: FrameReader, node_tx: &Sender<NodeEvent>) -> TransportError {
+    loop {
+        match reader.read_message() {
+            Ok(msg) => {
+                if node_tx
+                    .send(NodeEvent::Net(NetEvent::Message { conn, msg }))
+                    .is_err()
+                {
+                    return TransportError::Closed;
+                }
+            }
+            Err(e) => return e,
+        }
+    }
+}
+
+/// Writes what the outbox holds, everything queued at once, until the node
+/// drops the link or the socket fails; then shuts the socket down.
+fn write_loop(mut writer: FrameWriter, outbox: Receiver<Message>) {
+    while let Ok(first) = outbox.recv() {
+        writer.push(&first);
+        while writer.pending() < COALESCE_LIMIT {
+            match outbox.try_recv() {
+                Ok(msg) => writer.push(&msg),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = writer.flush() {
+            debug!("P2P write failed: {e}");
+            break;
+        }
+    }
+    writer.shutdown();
+}

@@ -1,0 +1,345 @@
+//! [`Node`]: a running gossip node, the library's entry point.
+//!
+//! Starting a node binds its P2P listener and starts the node thread, which
+//! owns the protocol core and carries out its actions (see [`driver`]). Local
+//! modules use the node through [`Client`]s; the API server gives one to each
+//! TCP connection.
+
+mod driver;
+
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Sender, bounded};
+use log::{info, warn};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use crate::client::{Client, ClientError, announce_event};
+use crate::config::{Config, Endpoint};
+use crate::net::{ConnContext, Listener, NetEvent};
+use crate::proto::{ClientId, Core, DataType, MsgId, PeerId, ProtoConfig, Ttl};
+use crate::subscriptions::{KickHook, Subscriptions};
+use crate::wire::{Hello, PROTOCOL_VERSION};
+
+/// Capacity of the node thread's event queue. Senders (connection readers,
+/// clients) block while it is full, which pushes back on peers through TCP
+/// flow control and on modules through their API connection. A guess: deep
+/// enough to absorb bursts from many peers.
+pub const NODE_QUEUE: usize = 4096;
+
+/// Everything the node thread is told, from connection threads, clients and
+/// the [`Node`] handle.
+#[derive(Debug)]
+pub enum NodeEvent {
+    /// From a connection thread.
+    Net(NetEvent),
+    /// A client announced an item.
+    Announce {
+        /// Hop limit.
+        ttl: Ttl,
+        /// Data type.
+        data_type: DataType,
+        /// Data.
+        data: Arc<[u8]>,
+    },
+    /// A client judged an item.
+    Validation {
+        /// Who.
+        client: ClientId,
+        /// Which item.
+        msg_id: MsgId,
+        /// Verdict.
+        valid: bool,
+    },
+    /// A client went away.
+    ClientGone {
+        /// Who.
+        client: ClientId,
+    },
+    /// Asks for the current neighbours.
+    Neighbours(Sender<Vec<NeighbourInfo>>),
+    /// Stop: close every connection and end the node thread.
+    Shutdown,
+}
+
+/// One current neighbour, as [`Node::neighbours`] reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NeighbourInfo {
+    /// Its identity.
+    pub peer_id: PeerId,
+    /// Its P2P listener.
+    pub addr: SocketAddr,
+    /// True when this host dialed it.
+    pub outbound: bool,
+    /// How long the link has been up.
+    pub age: Duration,
+}
+
+/// Why a node could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// An address did not resolve.
+    Resolve {
+        /// Which setting.
+        what: &'static str,
+        /// The address as configured.
+        addr: Endpoint,
+        /// Why.
+        error: io::Error,
+    },
+    /// A listener could not bind.
+    Bind {
+        /// Which listener.
+        what: &'static str,
+        /// The address as configured.
+        addr: Endpoint,
+        /// Why.
+        error: io::Error,
+    },
+    /// A thread could not be started.
+    Thread(io::Error),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Resolve { what, addr, error } => {
+                write!(f, "cannot resolve {what} {addr}: {error}")
+            }
+            StartError::Bind { what, addr, error } => {
+                write!(f, "cannot listen for {what} on {addr}: {error}")
+            }
+            StartError::Thread(e) => write!(f, "cannot start a thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// A running node. Dropping it shuts it down.
+pub struct Node {
+    peer_id: PeerId,
+    p2p_addr: SocketAddr,
+    handle: NodeHandle,
+    listener: Option<Listener>,
+    thread: Option<JoinHandle<()>>,
+    ctx: ConnContext,
+}
+
+/// A cheap, cloneable way to reach a running node from other threads (the
+/// API server holds one). Calls fail or come back empty once the node stopped.
+#[derive(Clone)]
+pub struct NodeHandle {
+    node_tx: Sender<NodeEvent>,
+    subscriptions: Subscriptions,
+    client_queue: usize,
+    next_client: Arc<AtomicU64>,
+}
+
+impl NodeHandle {
+    /// A new local client.
+    pub fn client(&self) -> Client {
+        self.client_with_kick(None)
+    }
+
+    /// A new local client whose `kick` hook runs if the node disconnects it
+    /// for letting its notification queue overflow.
+    pub fn client_with_kick(&self, kick: Option<KickHook>) -> Client {
+        let id = ClientId(self.next_client.fetch_add(1, Ordering::Relaxed));
+        Client::new(
+            id,
+            self.node_tx.clone(),
+            self.subscriptions.clone(),
+            self.client_queue,
+            kick,
+        )
+    }
+
+    /// Spreads an item on behalf of no particular client.
+    pub fn announce(&self, ttl: Ttl, data_type: DataType, data: &[u8]) -> Result<(), ClientError> {
+        let event = announce_event(ttl, data_type, data)?;
+        self.node_tx
+            .send(event)
+            .map_err(|_| ClientError::NodeStopped)
+    }
+
+    /// The current neighbours (empty once the node stopped).
+    pub fn neighbours(&self) -> Vec<NeighbourInfo> {
+        let (tx, rx) = bounded(1);
+        if self.node_tx.send(NodeEvent::Neighbours(tx)).is_err() {
+            return Vec::new();
+        }
+        rx.recv_timeout(Duration::from_secs(2)).unwrap_or_default()
+    }
+}
+
+impl Node {
+    /// Binds the P2P listener, starts the node thread and begins joining
+    /// through the bootstrapper. Does not start the local API server (see
+    /// [`crate::api::ApiServer`]).
+    pub fn start(config: &Config) -> Result<Node, StartError> {
+        let listener = bind(&config.p2p_address, "P2P")?;
+        let p2p_addr = listener.local_addr().map_err(|error| StartError::Bind {
+            what: "P2P",
+            addr: config.p2p_address.clone(),
+            error,
+        })?;
+        let bootstrapper = match &config.bootstrapper {
+            Some(b) => Some(resolve_first(b, "bootstrapper")?),
+            None => None,
+        };
+        let mut rng: StdRng = rand::make_rng();
+        let peer_id = PeerId::random(&mut rng);
+        if config.hostkey.is_some() {
+            warn!("hostkey is not used yet: this version has no host keys");
+        }
+        warn!("running with a fresh temporary identity {peer_id} (no host key)");
+        let (node_tx, node_rx) = bounded(NODE_QUEUE);
+        let hello = Hello {
+            version: PROTOCOL_VERSION,
+            peer_id,
+            listen_addr: p2p_addr,
+            high_priority: false,
+        };
+        let max_connections = 4 * config.degree + 16;
+        let ctx = ConnContext::new(node_tx.clone(), hello, config.peer_queue, max_connections);
+        let mut proto = ProtoConfig::new(config.degree, config.cache_size);
+        proto.validation_timeout = config.validation_timeout;
+        proto.bootstrapper = bootstrapper;
+        let core = Core::new(
+            proto,
+            peer_id,
+            p2p_addr,
+            StdRng::from_rng(&mut rng),
+            Instant::now(),
+        );
+        let subscriptions = Subscriptions::default();
+        let driver = driver::Driver::new(core, node_rx, ctx.clone(), subscriptions.clone());
+        let thread = std::thread::Builder::new()
+            .name("node".into())
+            .spawn(move || driver.run())
+            .map_err(StartError::Thread)?;
+        let listener = Listener::start(listener, ctx.clone()).map_err(StartError::Thread)?;
+        info!("P2P listening on {p2p_addr}");
+        info!("peer id {}", peer_id.to_hex());
+        let handle = NodeHandle {
+            node_tx,
+            subscriptions,
+            client_queue: config.client_queue,
+            next_client: Arc::new(AtomicU64::new(1)),
+        };
+        Ok(Node {
+            peer_id,
+            p2p_addr,
+            handle,
+            listener: Some(listener),
+            thread: Some(thread),
+            ctx,
+        })
+    }
+
+    /// This host's identity.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// Where the P2P listener is bound.
+    pub fn p2p_address(&self) -> SocketAddr {
+        self.p2p_addr
+    }
+
+    /// A cloneable handle for other threads.
+    pub fn handle(&self) -> NodeHandle {
+        self.handle.clone()
+    }
+
+    /// A new local client.
+    pub fn client(&self) -> Client {
+        self.handle.client()
+    }
+
+    /// A new client subscribed to `data_type`: read its
+    /// [`Client::notifications`] and answer each with [`Client::validate`].
+    pub fn subscribe(&self, data_type: DataType) -> Client {
+        let client = self.client();
+        client.subscribe(data_type);
+        client
+    }
+
+    /// Spreads an item on behalf of no particular client.
+    pub fn announce(&self, ttl: Ttl, data_type: DataType, data: &[u8]) -> Result<(), ClientError> {
+        self.handle.announce(ttl, data_type, data)
+    }
+
+    /// The current neighbours.
+    pub fn neighbours(&self) -> Vec<NeighbourInfo> {
+        self.handle.neighbours()
+    }
+
+    /// Stops accepting, closes every connection and waits (up to about a
+    /// second) for the node's threads to end.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut l) = self.listener.take() {
+            l.stop();
+        }
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        let _ = self.handle.node_tx.send(NodeEvent::Shutdown);
+        let _ = thread.join();
+        let left = self
+            .ctx
+            .threads
+            .join_until(Instant::now() + Duration::from_millis(1000));
+        if left > 0 {
+            warn!("{left} connection threads still running at shutdown");
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn resolve_first(addr: &Endpoint, what: &'static str) -> Result<SocketAddr, StartError> {
+    let resolved = addr.resolve().map_err(|error| StartError::Resolve {
+        what,
+        addr: addr.clone(),
+        error,
+    })?;
+    // `Endpoint::resolve` reports an empty result as an error.
+    Ok(resolved[0])
+}
+
+/// Binds a listener on the first resolved address that accepts it.
+pub(crate) fn bind(addr: &Endpoint, what: &'static str) -> Result<TcpListener, StartError> {
+    let resolved = addr.resolve().map_err(|error| StartError::Resolve {
+        what,
+        addr: addr.clone(),
+        error,
+    })?;
+    let mut last = io::Error::other("no address");
+    for a in resolved {
+        match TcpListener::bind(a) {
+            Ok(l) => return Ok(l),
+            Err(e) => last = e,
+        }
+    }
+    Err(StartError::Bind {
+        what,
+        addr: addr.clone(),
+        error: last,
+    })
+}

@@ -1,0 +1,280 @@
+//! The node thread: owns the protocol core, feeds it events, carries out its
+//! actions.
+//!
+//! It is the only thread that reads the clock for the core and the only owner
+//! of the core and of the connection table, so neither needs a lock. It never
+//! blocks on anything but its own queue: sends to peers and clients use
+//! `try_send`, and a full queue is a decision (drop the slow peer or client),
+//! not a wait.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, TrySendError};
+use log::{debug, info, warn};
+use rand::rngs::StdRng;
+
+use super::{NeighbourInfo, NodeEvent};
+use crate::client::Notification;
+use crate::net::{ConnContext, ConnId, NetEvent, PeerLink, spawn_dial};
+use crate::proto::{Action, Core, Event, Message, PeerId};
+use crate::subscriptions::Subscriptions;
+use crate::transport::TransportError;
+use crate::wire::Hello;
+
+/// The connection currently used for one peer.
+struct PeerConn {
+    conn: ConnId,
+    outbound: bool,
+    link: PeerLink,
+}
+
+/// The state of the node thread.
+pub(super) struct Driver {
+    core: Core<StdRng>,
+    rx: Receiver<NodeEvent>,
+    ctx: ConnContext,
+    subscriptions: Subscriptions,
+    /// One connection per neighbour.
+    peers: HashMap<PeerId, PeerConn>,
+    /// Which peer each live connection in `peers` belongs to.
+    conns: HashMap<ConnId, PeerId>,
+}
+
+impl Driver {
+    pub(super) fn new(
+        core: Core<StdRng>,
+        rx: Receiver<NodeEvent>,
+        ctx: ConnContext,
+        subscriptions: Subscriptions,
+    ) -> Driver {
+        Driver {
+            core,
+            rx,
+            ctx,
+            subscriptions,
+            peers: HashMap::new(),
+            conns: HashMap::new(),
+        }
+    }
+
+    /// Runs until [`NodeEvent::Shutdown`] or until every sender is gone.
+    pub(super) fn run(mut self) {
+        self.execute_actions();
+        loop {
+            let deadline = self.core.poll_timeout();
+            match self.rx.recv_deadline(deadline) {
+                Ok(NodeEvent::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
+                Ok(event) => self.on_event(event),
+                Err(RecvTimeoutError::Timeout) => self.core.handle_timeout(Instant::now()),
+            }
+            self.execute_actions();
+        }
+        self.close_all();
+    }
+
+    fn on_event(&mut self, event: NodeEvent) {
+        let now = Instant::now();
+        match event {
+            NodeEvent::Net(net) => self.on_net(net, now),
+            NodeEvent::Announce {
+                ttl,
+                data_type,
+                data,
+            } => self.core.handle(
+                Event::Announce {
+                    ttl,
+                    data_type,
+                    data,
+                },
+                now,
+            ),
+            NodeEvent::Validation {
+                client,
+                msg_id,
+                valid,
+            } => self.core.handle(
+                Event::Validation {
+                    client,
+                    msg_id,
+                    valid,
+                },
+                now,
+            ),
+            NodeEvent::ClientGone { client } => self.core.handle(Event::ClientGone { client }, now),
+            NodeEvent::Neighbours(reply) => {
+                let _ = reply.try_send(self.neighbours(now));
+            }
+            NodeEvent::Shutdown => {}
+        }
+    }
+
+    fn on_net(&mut self, event: NetEvent, now: Instant) {
+        match event {
+            NetEvent::Up {
+                conn,
+                remote,
+                dialed,
+                link,
+            } => self.on_up(conn, remote, dialed, link, now),
+            NetEvent::Message { conn, msg } => {
+                if let Some(&from) = self.conns.get(&conn) {
+                    self.core.handle(Event::Received { from, msg }, now);
+                }
+            }
+            NetEvent::Down { conn, error } => self.on_down(conn, &error, now),
+            NetEvent::DialFailed { addr, error } => {
+                debug!("dial {addr} failed: {error}");
+                self.core.handle(Event::DialFailed { addr }, now);
+            }
+        }
+    }
+
+    /// A handshake completed. Two connections to one peer (both dialed at
+    /// once) are resolved the same way on both sides: the connection dialed
+    /// by the smaller peer id survives.
+    fn on_up(
+        &mut self,
+        conn: ConnId,
+        remote: Hello,
+        dialed: Option<std::net::SocketAddr>,
+        link: PeerLink,
+        now: Instant,
+    ) {
+        let peer = remote.peer_id;
+        let outbound = dialed.is_some();
+        let me = self.core.me();
+        let dialer = |outbound: bool| if outbound { me } else { peer };
+        let keeper = me.min(peer);
+        let keep_new = match self.peers.get(&peer) {
+            None => true,
+            Some(old) => dialer(outbound) == keeper && dialer(old.outbound) != keeper,
+        };
+        if keep_new {
+            if let Some(old) = self.peers.remove(&peer) {
+                self.conns.remove(&old.conn);
+            } else {
+                let dir = if outbound { "outbound" } else { "inbound" };
+                info!("peer up: {peer} at {} ({dir})", remote.listen_addr);
+            }
+            self.conns.insert(conn, peer);
+            self.peers.insert(
+                peer,
+                PeerConn {
+                    conn,
+                    outbound,
+                    link,
+                },
+            );
+        }
+        let event = Event::PeerUp {
+            peer,
+            addr: remote.listen_addr,
+            dialed,
+            high_priority: remote.high_priority,
+        };
+        self.core.handle(event, now);
+    }
+
+    fn on_down(&mut self, conn: ConnId, error: &TransportError, now: Instant) {
+        let Some(peer) = self.conns.remove(&conn) else {
+            return;
+        };
+        if error.is_misbehaviour() {
+            warn!("peer {peer} broke the protocol: {error}");
+        }
+        if self.peers.get(&peer).is_some_and(|p| p.conn == conn) {
+            self.peers.remove(&peer);
+            info!("peer down: {peer} ({error})");
+            self.core.handle(Event::PeerDown { peer }, now);
+        }
+    }
+
+    fn execute_actions(&mut self) {
+        while let Some(action) = self.core.poll_action() {
+            match action {
+                Action::Send { to, msg } => self.send(to, msg),
+                Action::Connect {
+                    addr,
+                    high_priority,
+                } => spawn_dial(&self.ctx, addr, high_priority),
+                Action::Disconnect(peer) => {
+                    if let Some(p) = self.peers.remove(&peer) {
+                        self.conns.remove(&p.conn);
+                        info!("peer down: {peer} (disconnected by this host)");
+                    }
+                }
+                Action::Deliver {
+                    item,
+                    msg_id,
+                    data_type,
+                    data,
+                } => {
+                    let n = Notification {
+                        msg_id,
+                        data_type,
+                        data,
+                    };
+                    let clients = self.deliver(&n);
+                    self.core.handle(
+                        crate::proto::Event::Notified { item, clients },
+                        Instant::now(),
+                    );
+                }
+                Action::Penalize { peer, reason } => warn!("peer {peer} {reason}"),
+            }
+        }
+    }
+
+    fn send(&mut self, to: PeerId, msg: Message) {
+        let Some(p) = self.peers.get(&to) else {
+            return;
+        };
+        match p.link.try_send(msg) {
+            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+            Err(TrySendError::Full(_)) => {
+                warn!("peer {to} too slow: its outbox is full; disconnecting");
+                p.link.close_now();
+                let conn = p.conn;
+                self.peers.remove(&to);
+                self.conns.remove(&conn);
+                self.core
+                    .handle(Event::PeerDown { peer: to }, Instant::now());
+            }
+        }
+    }
+
+    /// Hands a notification to the subscribed clients; returns those reached.
+    fn deliver(&mut self, n: &Notification) -> Vec<crate::proto::ClientId> {
+        let delivery = self.subscriptions.deliver(n);
+        for client in delivery.overflowed {
+            warn!(
+                "API client {} too slow: notification queue overflow; disconnecting",
+                client.0
+            );
+            self.core
+                .handle(Event::ClientGone { client }, Instant::now());
+        }
+        delivery.notified
+    }
+
+    fn neighbours(&self, now: Instant) -> Vec<NeighbourInfo> {
+        self.core
+            .neighbours()
+            .map(|(peer, n)| NeighbourInfo {
+                peer_id: *peer,
+                addr: n.addr,
+                outbound: n.outbound,
+                age: now.saturating_duration_since(n.since),
+            })
+            .collect()
+    }
+
+    fn close_all(&mut self) {
+        for (_, p) in self.peers.drain() {
+            p.link.close_now();
+        }
+        self.conns.clear();
+        info!("node stopped");
+    }
+}

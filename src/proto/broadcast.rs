@@ -1,0 +1,311 @@
+//! Spreading items: the item cache, the seen-set and forwarding within ttl.
+//!
+//! Every item a host handles, announced locally or received from a peer, is
+//! first checked against the seen-set: an id seen before is a duplicate and is
+//! dropped, even long after the item left the cache. A new item goes into the
+//! cache, which keeps the newest `cache_size` items for spreading. Once the
+//! core decides it may spread (at once for local announcements, after
+//! validation for received ones) [`Broadcast::forward`] sends it to every
+//! neighbour but the one it came from, with the ttl one hop smaller.
+//!
+//! This is flooding: each host receives every item about `degree` times. The
+//! dissemination work replaces it with eager/lazy push and pull.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use super::Outbox;
+use super::types::{Action, Item, ItemId, Message, PeerId, Ttl};
+
+/// A bounded set of ids, forgetting the oldest first.
+#[derive(Debug)]
+pub struct SeenSet {
+    capacity: usize,
+    ids: HashSet<ItemId>,
+    order: VecDeque<ItemId>,
+}
+
+impl SeenSet {
+    /// An empty set remembering at most `capacity` ids (at least one).
+    pub fn new(capacity: usize) -> SeenSet {
+        let capacity = capacity.max(1);
+        SeenSet {
+            capacity,
+            ids: HashSet::new(),
+            order: VecDeque::new(),
+        }
+    }
+
+    /// Adds `id`; false when it was already there.
+    pub fn insert(&mut self, id: ItemId) -> bool {
+        if !self.ids.insert(id) {
+            return false;
+        }
+        self.order.push_back(id);
+        if self.order.len() > self.capacity
+            && let Some(old) = self.order.pop_front()
+        {
+            self.ids.remove(&old);
+        }
+        true
+    }
+
+    /// True when `id` is remembered.
+    pub fn contains(&self, id: &ItemId) -> bool {
+        self.ids.contains(id)
+    }
+
+    /// Number of ids remembered.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+}
+
+#[derive(Debug)]
+struct Cached {
+    item: Item,
+    /// The neighbour it came from (None: announced here).
+    from: Option<PeerId>,
+    /// The ttl to forward with; None: it stops at this host.
+    forward_ttl: Option<Ttl>,
+}
+
+/// What happened to an item offered to [`Broadcast::on_item`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Offered {
+    /// Seen before: dropped.
+    Duplicate,
+    /// New: cached. `evicted` is the oldest item, pushed out of the full cache.
+    New {
+        /// An item that left the cache to make room, if any.
+        evicted: Option<ItemId>,
+    },
+}
+
+/// The item cache and seen-set of one host.
+#[derive(Debug)]
+pub struct Broadcast {
+    cache_size: usize,
+    cache: HashMap<ItemId, Cached>,
+    /// Cache insertion order; ids already removed are skipped on eviction.
+    order: VecDeque<ItemId>,
+    seen: SeenSet,
+}
+
+impl Broadcast {
+    /// An empty cache of `cache_size` items and a seen-set of `seen_capacity` ids.
+    pub fn new(cache_size: usize, seen_capacity: usize) -> Broadcast {
+        Broadcast {
+            cache_size: cache_size.max(1),
+            cache: HashMap::new(),
+            order: VecDeque::new(),
+            seen: SeenSet::new(seen_capacity.max(cache_size)),
+        }
+    }
+
+    /// Offers an item announced here (`from` None) or received from a peer.
+    /// Items received with ttl 1 are kept but will not be forwarded.
+    pub fn on_item(&mut self, from: Option<PeerId>, item: Item) -> Offered {
+        if !self.seen.insert(item.id) {
+            return Offered::Duplicate;
+        }
+        let forward_ttl = match from {
+            None => Some(item.ttl),
+            Some(_) => item.ttl.next_hop(),
+        };
+        let id = item.id;
+        self.cache.insert(
+            id,
+            Cached {
+                item,
+                from,
+                forward_ttl,
+            },
+        );
+        self.order.push_back(id);
+        if self.order.len() > 2 * self.cache_size {
+            // Ids of removed items linger in `order`; compact so it stays bounded.
+            let cache = &self.cache;
+            self.order.retain(|id| cache.contains_key(id));
+        }
+        Offered::New {
+            evicted: self.evict_over_capacity(),
+        }
+    }
+
+    /// The cached item with this id.
+    pub fn item(&self, id: &ItemId) -> Option<&Item> {
+        self.cache.get(id).map(|c| &c.item)
+    }
+
+    /// Sends a cached item to every neighbour except the one it came from;
+    /// returns how many copies were sent (0 if its ttl ends here or it left
+    /// the cache).
+    pub fn forward<'a>(
+        &self,
+        id: &ItemId,
+        neighbours: impl Iterator<Item = &'a PeerId>,
+        out: &mut Outbox,
+    ) -> usize {
+        let Some(cached) = self.cache.get(id) else {
+            return 0;
+        };
+        let Some(ttl) = cached.forward_ttl else {
+            return 0;
+        };
+        let mut sent = 0;
+        for peer in neighbours.filter(|p| Some(**p) != cached.from) {
+            let item = Item {
+                ttl,
+                ..cached.item.clone()
+            };
+            out.push(Action::Send {
+                to: *peer,
+                msg: Message::Item(item),
+            });
+            sent += 1;
+        }
+        sent
+    }
+
+    /// Drops an item from the cache (it was judged invalid); it stays seen.
+    pub fn remove(&mut self, id: &ItemId) {
+        self.cache.remove(id);
+    }
+
+    /// True when `id` was handled here (cached or not).
+    pub fn has_seen(&self, id: &ItemId) -> bool {
+        self.seen.contains(id)
+    }
+
+    /// Number of cached items.
+    pub fn cached(&self) -> usize {
+        self.cache.len()
+    }
+
+    fn evict_over_capacity(&mut self) -> Option<ItemId> {
+        if self.cache.len() <= self.cache_size {
+            return None;
+        }
+        while let Some(old) = self.order.pop_front() {
+            if self.cache.remove(&old).is_some() {
+                return Some(old);
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn item(n: u64, ttl: u8) -> Item {
+        Item {
+            id: ItemId::from_u64(n),
+            ttl: Ttl(ttl),
+            data_type: super::super::DataType(7),
+            data: Arc::from(&b"x"[..]),
+        }
+    }
+
+    fn sent_to(out: &mut Outbox) -> Vec<(PeerId, u8)> {
+        out.drain()
+            .into_iter()
+            .map(|a| match a {
+                Action::Send {
+                    to,
+                    msg: Message::Item(i),
+                } => (to, i.ttl.0),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_item_is_handled_once() {
+        let mut b = Broadcast::new(10, 100);
+        assert!(matches!(b.on_item(None, item(1, 0)), Offered::New { .. }));
+        assert_eq!(
+            b.on_item(Some(PeerId::from_u64(2)), item(1, 0)),
+            Offered::Duplicate
+        );
+    }
+
+    #[test]
+    fn a_duplicate_is_recognised_after_the_item_left_the_cache() {
+        let mut b = Broadcast::new(2, 100);
+        for n in 1..=3 {
+            b.on_item(None, item(n, 0));
+        }
+        assert!(b.item(&ItemId::from_u64(1)).is_none());
+        assert_eq!(b.on_item(None, item(1, 0)), Offered::Duplicate);
+    }
+
+    #[test]
+    fn the_full_cache_evicts_the_oldest_item() {
+        let mut b = Broadcast::new(2, 100);
+        b.on_item(None, item(1, 0));
+        b.on_item(None, item(2, 0));
+        let third = b.on_item(None, item(3, 0));
+        assert_eq!(
+            third,
+            Offered::New {
+                evicted: Some(ItemId::from_u64(1))
+            }
+        );
+        assert_eq!(b.cached(), 2);
+    }
+
+    #[test]
+    fn forwarding_skips_the_sender_and_lowers_the_ttl() {
+        let mut b = Broadcast::new(10, 100);
+        let (p1, p2, p3) = (
+            PeerId::from_u64(1),
+            PeerId::from_u64(2),
+            PeerId::from_u64(3),
+        );
+        b.on_item(Some(p1), item(1, 3));
+        let mut out = Outbox::default();
+        assert_eq!(
+            b.forward(&ItemId::from_u64(1), [p1, p2, p3].iter(), &mut out),
+            2
+        );
+        assert_eq!(sent_to(&mut out), vec![(p2, 2), (p3, 2)]);
+    }
+
+    #[test]
+    fn a_local_announcement_keeps_its_ttl_for_the_first_hop() {
+        let mut b = Broadcast::new(10, 100);
+        let p1 = PeerId::from_u64(1);
+        b.on_item(None, item(1, 1));
+        let mut out = Outbox::default();
+        b.forward(&ItemId::from_u64(1), [p1].iter(), &mut out);
+        assert_eq!(sent_to(&mut out), vec![(p1, 1)]);
+    }
+
+    #[test]
+    fn an_item_received_with_ttl_one_stops_here() {
+        let mut b = Broadcast::new(10, 100);
+        b.on_item(Some(PeerId::from_u64(1)), item(1, 1));
+        let mut out = Outbox::default();
+        let peers = [PeerId::from_u64(2)];
+        assert_eq!(b.forward(&ItemId::from_u64(1), peers.iter(), &mut out), 0);
+    }
+
+    #[test]
+    fn the_seen_set_is_bounded() {
+        let mut s = SeenSet::new(3);
+        for n in 0..10 {
+            s.insert(ItemId::from_u64(n));
+        }
+        assert_eq!(s.len(), 3);
+        assert!(!s.contains(&ItemId::from_u64(0)));
+        assert!(s.contains(&ItemId::from_u64(9)));
+    }
+}

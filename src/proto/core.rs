@@ -1,0 +1,291 @@
+//! [`Core`]: the three layers composed behind one event/action interface.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+
+use super::Outbox;
+use super::broadcast::{Broadcast, Offered};
+use super::membership::{Membership, MembershipConfig, Neighbour};
+use super::types::{Action, ClientId, Event, Item, ItemId, Message, Misbehaviour, PeerId};
+use super::validation::{Validation, Verdict};
+
+/// Settings of the protocol core (the part of the config it needs).
+#[derive(Clone, Debug)]
+pub struct ProtoConfig {
+    /// Neighbours kept.
+    pub degree: usize,
+    /// Items kept for spreading.
+    pub cache_size: usize,
+    /// Item ids remembered so duplicates are dropped after leaving the cache.
+    pub seen_capacity: usize,
+    /// How long an item waits for local verdicts.
+    pub validation_timeout: Duration,
+    /// How often membership does its periodic work.
+    pub tick_interval: Duration,
+    /// Where to join; None for the first host of a network.
+    pub bootstrapper: Option<SocketAddr>,
+}
+
+impl ProtoConfig {
+    /// Settings with the given degree and cache size and defaults elsewhere:
+    /// a seen-set of 64 × cache_size ids but at least 65,536 (a guess: many
+    /// times the items one host sees while a copy can still be in flight),
+    /// a 5 s validation deadline (SPEC §4) and a 200 ms tick (a guess: fast
+    /// joins, negligible cost).
+    pub fn new(degree: usize, cache_size: usize) -> ProtoConfig {
+        ProtoConfig {
+            degree,
+            cache_size,
+            seen_capacity: (cache_size.saturating_mul(64)).max(1 << 16),
+            validation_timeout: Duration::from_secs(5),
+            tick_interval: Duration::from_millis(200),
+            bootstrapper: None,
+        }
+    }
+}
+
+/// Counters of what the core did, for logs, status and the simulator.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Items announced by local clients.
+    pub announced: u64,
+    /// New items received from peers.
+    pub received: u64,
+    /// Copies of items already seen.
+    pub duplicates: u64,
+    /// Items handed to at least one local client.
+    pub delivered: u64,
+    /// Item copies sent to neighbours.
+    pub relayed: u64,
+    /// Items local clients called valid.
+    pub valid: u64,
+    /// Items local clients called invalid.
+    pub invalid: u64,
+    /// Items given up because no verdict came in time (or ids ran out).
+    pub expired: u64,
+    /// Items that left the cache before they could spread.
+    pub evicted_unspread: u64,
+}
+
+/// The protocol state machine of one host. See the [module docs](super).
+pub struct Core<R> {
+    me: PeerId,
+    rng: R,
+    tick_interval: Duration,
+    next_tick: Instant,
+    membership: Membership,
+    broadcast: Broadcast,
+    validation: Validation,
+    out: Outbox,
+    stats: Stats,
+}
+
+impl<R: Rng> Core<R> {
+    /// A host with identity `me` whose P2P listener is `my_addr`. Joining
+    /// starts at once: the first actions dial the bootstrapper.
+    pub fn new(config: ProtoConfig, me: PeerId, my_addr: SocketAddr, rng: R, now: Instant) -> Self {
+        let membership_config = MembershipConfig::with_degree(config.degree);
+        let mut core = Core {
+            me,
+            rng,
+            tick_interval: config.tick_interval,
+            next_tick: now + config.tick_interval,
+            membership: Membership::new(membership_config, me, my_addr, config.bootstrapper),
+            broadcast: Broadcast::new(config.cache_size, config.seen_capacity),
+            validation: Validation::new(config.validation_timeout),
+            out: Outbox::default(),
+            stats: Stats::default(),
+        };
+        core.membership.start(&mut core.out);
+        core
+    }
+
+    /// This host's identity.
+    pub fn me(&self) -> PeerId {
+        self.me
+    }
+
+    /// What the core did so far.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The current neighbours.
+    pub fn neighbours(&self) -> impl Iterator<Item = (&PeerId, &Neighbour)> {
+        self.membership.active_view()
+    }
+
+    /// Number of items waiting for local verdicts.
+    pub fn pending_validations(&self) -> usize {
+        self.validation.len()
+    }
+
+    /// Takes the next action to carry out.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.out.pop()
+    }
+
+    /// When [`Core::handle_timeout`] wants to be called next.
+    pub fn poll_timeout(&mut self) -> Instant {
+        match self.validation.next_deadline() {
+            Some(d) if d < self.next_tick => d,
+            _ => self.next_tick,
+        }
+    }
+
+    /// Does the periodic and deadline work that is due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let expired = self.validation.expire(now);
+        self.stats.expired += expired.len() as u64;
+        for item in expired {
+            self.broadcast.remove(&item);
+        }
+        if now >= self.next_tick {
+            self.next_tick = now + self.tick_interval;
+            self.membership.on_tick(now, &mut self.rng, &mut self.out);
+        }
+    }
+
+    /// Handles one event.
+    pub fn handle(&mut self, event: Event, now: Instant) {
+        match event {
+            Event::PeerUp {
+                peer,
+                addr,
+                dialed,
+                high_priority,
+            } => self.membership.on_peer_up(
+                peer,
+                addr,
+                dialed,
+                high_priority,
+                now,
+                &mut self.rng,
+                &mut self.out,
+            ),
+            Event::PeerDown { peer } => self.membership.on_peer_down(&peer, now),
+            Event::DialFailed { addr } => self.membership.on_dial_failed(addr, now),
+            Event::Received { from, msg } => self.on_message(from, msg, now),
+            Event::Announce {
+                ttl,
+                data_type,
+                data,
+            } => {
+                let id = ItemId::random(&mut self.rng);
+                let item = Item {
+                    id,
+                    ttl,
+                    data_type,
+                    data,
+                };
+                self.on_announce(item);
+            }
+            Event::Notified { item, clients } => {
+                if !clients.is_empty() {
+                    self.stats.delivered += 1;
+                }
+                let verdict = self.validation.on_notified(item, clients);
+                self.on_verdict(verdict);
+            }
+            Event::Validation {
+                client,
+                msg_id,
+                valid,
+            } => {
+                let verdict = self.validation.on_validation(client, msg_id, valid);
+                self.on_verdict(verdict);
+            }
+            Event::ClientGone { client } => self.on_client_gone(client),
+        }
+    }
+
+    fn on_message(&mut self, from: PeerId, msg: Message, now: Instant) {
+        if !self.membership.is_active(&from) {
+            // A refused host's referral arrives from a peer that is not a
+            // neighbour; anything else from a non-neighbour is ignored.
+            if let Message::Peers(addrs) = msg {
+                self.membership.on_peers(&addrs, &mut self.rng);
+            }
+            return;
+        }
+        match msg {
+            Message::GetPeers => self
+                .membership
+                .on_get_peers(from, &mut self.rng, &mut self.out),
+            Message::Peers(addrs) => self.membership.on_peers(&addrs, &mut self.rng),
+            Message::Item(item) => self.on_item(from, item, now),
+        }
+    }
+
+    fn on_announce(&mut self, item: Item) {
+        let id = item.id;
+        self.stats.announced += 1;
+        if let Offered::New { evicted } = self.broadcast.on_item(None, item) {
+            self.on_evicted(evicted);
+            self.forward(&id);
+        }
+    }
+
+    fn on_item(&mut self, from: PeerId, item: Item, now: Instant) {
+        let (id, data_type, data) = (item.id, item.data_type, item.data.clone());
+        match self.broadcast.on_item(Some(from), item) {
+            Offered::Duplicate => self.stats.duplicates += 1,
+            Offered::New { evicted } => {
+                self.stats.received += 1;
+                self.on_evicted(evicted);
+                let (msg_id, given_up) = self.validation.begin(id, from, now);
+                if let Some(old) = given_up {
+                    self.stats.expired += 1;
+                    self.broadcast.remove(&old);
+                }
+                self.out.push(Action::Deliver {
+                    item: id,
+                    msg_id,
+                    data_type,
+                    data,
+                });
+            }
+        }
+    }
+
+    fn on_verdict(&mut self, verdict: Verdict) {
+        match verdict {
+            Verdict::Waiting => {}
+            Verdict::Valid { item } => {
+                self.stats.valid += 1;
+                self.forward(&item);
+            }
+            Verdict::Invalid { item, from } => {
+                self.stats.invalid += 1;
+                self.broadcast.remove(&item);
+                self.out.push(Action::Penalize {
+                    peer: from,
+                    reason: Misbehaviour::InvalidItem,
+                });
+            }
+        }
+    }
+
+    fn on_client_gone(&mut self, client: ClientId) {
+        for item in self.validation.on_client_gone(client) {
+            self.on_verdict(Verdict::Valid { item });
+        }
+    }
+
+    fn on_evicted(&mut self, evicted: Option<ItemId>) {
+        if let Some(old) = evicted
+            && self.validation.cancel(old)
+        {
+            self.stats.evicted_unspread += 1;
+        }
+    }
+
+    fn forward(&mut self, id: &ItemId) {
+        let sent = self
+            .broadcast
+            .forward(id, self.membership.active_peers(), &mut self.out);
+        self.stats.relayed += sent as u64;
+    }
+}

@@ -1,0 +1,17 @@
+//! The harness shared by the real-process tests: start `gossipd` nodes on
+//! loopback (always port 0, addresses parsed from their logs), talk to them
+//! through an API client written from SPEC §4, and wait on conditions with
+//! deadlines.
+//!
+//! Each test binary uses only part of the harness.
+#![allow(dead_code)]
+
+pub mod client;
+pub mod network;
+pub mod process;
+pub mod subscribers;
+
+pub use client::{Client, MAX_DATA, Notification, Recv, summary};
+pub use network::{Network, Shape, after, unique};
+pub use process::{Node, NodeConfig, Process, TempDir};
+pub use subscribers::Subscribers;
