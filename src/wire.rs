@@ -401,7 +401,7 @@ mod tests {
             version: PROTOCOL_VERSION,
             peer_id: PeerId::from_u64(42),
             listen_addr: addr.parse().unwrap(),
-            high_priority: addr.contains(':') && addr.len() % 2 == 0,
+            high_priority: addr.contains(':') && addr.len().is_multiple_of(2),
         }
     }
 
@@ -449,7 +449,7 @@ mod tests {
         assert_eq!(bytes[17..], [3, 0xbe, 0xef, b'x', b'y']);
         let h = hello_bytes(&hello("[::1]:2"));
         assert_eq!(h[..5], *b"GSPD\x01");
-        assert_eq!(h.len(), 4 + 1 + 32 + 19);
+        assert_eq!(h.len(), 4 + 1 + 1 + 32 + 19);
     }
 
     #[test]

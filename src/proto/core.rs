@@ -7,7 +7,7 @@ use rand::Rng;
 
 use super::Outbox;
 use super::broadcast::{Broadcast, Offered};
-use super::membership::{Membership, MembershipConfig, Neighbour};
+use super::membership::{LinkUp, Membership, MembershipConfig, Neighbour};
 use super::types::{Action, ClientId, Event, Item, ItemId, Message, Misbehaviour, PeerId};
 use super::validation::{Validation, Verdict};
 
@@ -156,15 +156,16 @@ impl<R: Rng> Core<R> {
                 addr,
                 dialed,
                 high_priority,
-            } => self.membership.on_peer_up(
-                peer,
-                addr,
-                dialed,
-                high_priority,
-                now,
-                &mut self.rng,
-                &mut self.out,
-            ),
+            } => {
+                let up = LinkUp {
+                    peer,
+                    addr,
+                    dialed,
+                    high_priority,
+                };
+                self.membership
+                    .on_peer_up(up, now, &mut self.rng, &mut self.out)
+            }
             Event::PeerDown { peer } => self.membership.on_peer_down(&peer, now),
             Event::DialFailed { addr } => self.membership.on_dial_failed(addr, now),
             Event::Received { from, msg } => self.on_message(from, msg, now),

@@ -54,6 +54,20 @@ impl MembershipConfig {
     }
 }
 
+/// A completed handshake, as membership sees it (the fields of
+/// [`super::Event::PeerUp`]).
+#[derive(Clone, Copy, Debug)]
+pub struct LinkUp {
+    /// Who.
+    pub peer: PeerId,
+    /// Its P2P listener.
+    pub addr: SocketAddr,
+    /// The address this host dialed, if it dialed.
+    pub dialed: Option<SocketAddr>,
+    /// The dialer has no other neighbour.
+    pub high_priority: bool,
+}
+
 /// One neighbour.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Neighbour {
@@ -127,16 +141,13 @@ impl Membership {
     }
 
     /// A connection came up (see [`super::Event::PeerUp`]).
-    pub fn on_peer_up<R: Rng>(
-        &mut self,
-        peer: PeerId,
-        addr: SocketAddr,
-        dialed: Option<SocketAddr>,
-        high_priority: bool,
-        now: Instant,
-        rng: &mut R,
-        out: &mut Outbox,
-    ) {
+    pub fn on_peer_up<R: Rng>(&mut self, up: LinkUp, now: Instant, rng: &mut R, out: &mut Outbox) {
+        let LinkUp {
+            peer,
+            addr,
+            dialed,
+            high_priority,
+        } = up;
         if let Some(d) = dialed {
             self.dialing.remove(&d);
         }

@@ -3,8 +3,8 @@
 //! through an API client written from SPEC §4, and wait on conditions with
 //! deadlines.
 //!
-//! Each test binary uses only part of the harness.
-#![allow(dead_code)]
+//! Each test binary uses only part of the harness, hence the allows.
+#![allow(dead_code, unused_imports)]
 
 pub mod client;
 pub mod network;

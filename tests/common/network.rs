@@ -137,7 +137,8 @@ impl Network {
                 Instant::now() < deadline,
                 "subscriptions not in effect: synced = {synced:?}"
             );
-            sources[round % sources.len()].announce(0, SYNC_TYPE, &unique("sync"));
+            let n = sources.len();
+            sources[round % n].announce(0, SYNC_TYPE, &unique("sync"));
             let round_end = after(SYNC_INTERVAL);
             while Instant::now() < round_end && !synced.iter().all(|&s| s) {
                 for (client, done) in clients.iter_mut().zip(synced.iter_mut()) {

@@ -310,13 +310,13 @@ impl Node {
                     _dir: dir,
                 };
             }
-            if !process.is_running() || Instant::now() >= deadline {
+            let running = process.is_running();
+            if !running || Instant::now() >= deadline {
                 process.wait_output_closed(Instant::now() + Duration::from_secs(1));
                 process.dump_logs();
                 panic!(
-                    "{} did not log both 'API/P2P listening on' lines (running: {})",
-                    process.name,
-                    process.is_running()
+                    "{} did not log both 'API/P2P listening on' lines (running: {running})",
+                    process.name
                 );
             }
             thread::sleep(POLL);
