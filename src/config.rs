@@ -46,8 +46,8 @@ pub const DEFAULT_DEGREE: usize = 8;
 /// (512 threads) is a generous ceiling; 0 would isolate the host.
 pub const DEGREE_RANGE: RangeInclusive<usize> = 1..=256;
 
-/// Default `cache_size`: about 5 s of items at 200 items/s, long enough for lazy
-/// peers to pull what they missed. Worst case 1000 maximal items of 65 527 bytes,
+/// Default `cache_size`: about 5 s of items at 200 items/s, so items waiting
+/// for a slow validation (deadline 5 s) are not pushed out. Worst case 1000 maximal items of 65 527 bytes,
 /// about 62.5 MiB. The rate is a guess, not a measurement.
 pub const DEFAULT_CACHE_SIZE: usize = 1000;
 

@@ -102,6 +102,13 @@ pub enum StartError {
         /// Why.
         error: io::Error,
     },
+    /// The configured host key file cannot be read.
+    HostKey {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        error: io::Error,
+    },
     /// A thread could not be started.
     Thread(io::Error),
 }
@@ -114,6 +121,9 @@ impl fmt::Display for StartError {
             }
             StartError::Bind { what, addr, error } => {
                 write!(f, "cannot listen for {what} on {addr}: {error}")
+            }
+            StartError::HostKey { path, error } => {
+                write!(f, "cannot read hostkey {}: {error}", path.display())
             }
             StartError::Thread(e) => write!(f, "cannot start a thread: {e}"),
         }
@@ -196,10 +206,18 @@ impl Node {
         };
         let mut rng: StdRng = rand::make_rng();
         let peer_id = PeerId::random(&mut rng);
-        if config.hostkey.is_some() {
-            warn!("hostkey is not used yet: this version has no host keys");
+        if let Some(path) = &config.hostkey {
+            // Never run silently with another identity than the one configured.
+            std::fs::File::open(path).map_err(|error| StartError::HostKey {
+                path: path.clone(),
+                error,
+            })?;
+            warn!(
+                "hostkey {} is not used yet (host keys come with the security work)",
+                path.display()
+            );
         }
-        warn!("running with a fresh temporary identity {peer_id} (no host key)");
+        warn!("running with a fresh temporary identity {peer_id}");
         let (node_tx, node_rx) = bounded(NODE_QUEUE);
         let hello = Hello {
             version: PROTOCOL_VERSION,

@@ -177,6 +177,13 @@ impl FrameWriter {
 }
 
 impl FrameWriter {
+    /// Ends the write half (the peer reads EOF after our last frame) and
+    /// bounds how long the read half may still wait for the peer's.
+    pub fn finish(&self, linger: Duration) {
+        let _ = self.inner.set_read_timeout(Some(linger));
+        let _ = self.inner.shutdown(std::net::Shutdown::Write);
+    }
+
     /// Shuts the socket down in both directions, ending the reader as well.
     pub fn shutdown(&self) {
         // Fails only when already shut down.

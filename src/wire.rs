@@ -1,6 +1,7 @@
 //! Peer-to-peer messages <-> bytes: the body of one transport frame.
 //!
-//! The transport adds the length prefix and the encryption; this module only
+//! The transport adds the length prefix (and, with the security work, the
+//! encryption); this module only
 //! turns a [`Message`] or a [`Hello`] into the bytes of one frame body and
 //! back. All integers are big-endian.
 //!

@@ -18,10 +18,15 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long each side of the handshake may take.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long the reader of a gracefully closed connection keeps reading what
+/// the peer still sends (a guess: ample for a peer to drain and close).
+pub const CLOSE_LINGER: Duration = Duration::from_secs(10);
+
 /// The node thread's handle on one connection.
 ///
 /// Dropping it closes the connection gracefully: the writer sends what is
-/// queued, then shuts the socket down, which ends the reader too.
+/// queued, then shuts down its half; the reader ends when the peer closes
+/// its half too.
 #[derive(Debug)]
 pub struct PeerLink {
     outbox: Sender<Message>,
@@ -145,13 +150,19 @@ fn run(
         dialed,
         link,
     };
+    let mut clean_close = false;
     if ctx.node_tx.send(NodeEvent::Net(up)).is_ok() {
         let error = read_loop(conn, established.reader, &ctx.node_tx);
+        clean_close = matches!(error, TransportError::Closed);
         let _ = ctx
             .node_tx
             .send(NodeEvent::Net(NetEvent::Down { conn, error }));
     }
-    let _ = stream.shutdown(Shutdown::Both);
+    if !clean_close {
+        let _ = stream.shutdown(Shutdown::Both);
+    }
+    // After a clean close by the peer the writer still sends what is queued;
+    // it ends when the node drops the link on `Down`.
     let _ = writer.join();
 }
 
@@ -173,8 +184,15 @@ fn read_loop(conn: ConnId, mut reader: FrameReader, node_tx: &Sender<NodeEvent>)
 }
 
 /// Writes what the outbox holds, everything queued at once, until the node
-/// drops the link or the socket fails; then shuts the socket down.
+/// drops the link or the socket fails.
+///
+/// When the node dropped the link (a graceful close) only the write half is
+/// shut: the peer reads everything we sent, and our reader keeps reading what
+/// the peer had already sent until it closes its side too (or
+/// [`CLOSE_LINGER`] passes). So a connection closed as a duplicate of another
+/// loses no item in flight. A failed write shuts both halves.
 fn write_loop(mut writer: FrameWriter, outbox: Receiver<Message>) {
+    let mut failed = false;
     while let Ok(first) = outbox.recv() {
         writer.push(&first);
         while writer.pending() < COALESCE_LIMIT {
@@ -185,8 +203,13 @@ fn write_loop(mut writer: FrameWriter, outbox: Receiver<Message>) {
         }
         if let Err(e) = writer.flush() {
             debug!("P2P write failed: {e}");
+            failed = true;
             break;
         }
     }
-    writer.shutdown();
+    if failed {
+        writer.shutdown();
+    } else {
+        writer.finish(CLOSE_LINGER);
+    }
 }

@@ -7,7 +7,7 @@
 //! `try_send`, and a full queue is a decision (drop the slow peer or client),
 //! not a wait.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, TrySendError};
@@ -37,8 +37,11 @@ pub(super) struct Driver {
     subscriptions: Subscriptions,
     /// One connection per neighbour.
     peers: HashMap<PeerId, PeerConn>,
-    /// Which peer each live connection in `peers` belongs to.
+    /// Which peer each live connection belongs to (also connections being
+    /// closed, until they end).
     conns: HashMap<ConnId, PeerId>,
+    /// Peers logged as "peer up" and not yet as "peer down".
+    logged_up: HashSet<PeerId>,
 }
 
 impl Driver {
@@ -55,6 +58,7 @@ impl Driver {
             subscriptions,
             peers: HashMap::new(),
             conns: HashMap::new(),
+            logged_up: HashSet::new(),
         }
     }
 
@@ -132,7 +136,9 @@ impl Driver {
 
     /// A handshake completed. Two connections to one peer (both dialed at
     /// once) are resolved the same way on both sides: the connection dialed
-    /// by the smaller peer id survives.
+    /// by the smaller peer id survives. The other is closed gracefully, and
+    /// what still arrives on it is handled until it ends, so nothing in
+    /// flight is lost.
     fn on_up(
         &mut self,
         conn: ConnId,
@@ -151,21 +157,15 @@ impl Driver {
             Some(old) => dialer(outbound) == keeper && dialer(old.outbound) != keeper,
         };
         if keep_new {
-            if let Some(old) = self.peers.remove(&peer) {
-                self.conns.remove(&old.conn);
-            } else {
-                let dir = if outbound { "outbound" } else { "inbound" };
-                info!("peer up: {peer} at {} ({dir})", remote.listen_addr);
-            }
             self.conns.insert(conn, peer);
-            self.peers.insert(
-                peer,
-                PeerConn {
-                    conn,
-                    outbound,
-                    link,
-                },
-            );
+            let new = PeerConn {
+                conn,
+                outbound,
+                link,
+            };
+            if self.peers.insert(peer, new).is_some() {
+                debug!("peer {peer}: switched to connection {conn}");
+            }
         }
         let event = Event::PeerUp {
             peer,
@@ -174,6 +174,10 @@ impl Driver {
             high_priority: remote.high_priority,
         };
         self.core.handle(event, now);
+        if self.core.is_neighbour(&peer) && self.logged_up.insert(peer) {
+            let dir = if outbound { "outbound" } else { "inbound" };
+            info!("peer up: {peer} at {} ({dir})", remote.listen_addr);
+        }
     }
 
     fn on_down(&mut self, conn: ConnId, error: &TransportError, now: Instant) {
@@ -185,8 +189,10 @@ impl Driver {
         }
         if self.peers.get(&peer).is_some_and(|p| p.conn == conn) {
             self.peers.remove(&peer);
-            info!("peer down: {peer} ({error})");
             self.core.handle(Event::PeerDown { peer }, now);
+            if self.logged_up.remove(&peer) {
+                info!("peer down: {peer} ({error})");
+            }
         }
     }
 
@@ -199,9 +205,13 @@ impl Driver {
                     high_priority,
                 } => spawn_dial(&self.ctx, addr, high_priority),
                 Action::Disconnect(peer) => {
-                    if let Some(p) = self.peers.remove(&peer) {
-                        self.conns.remove(&p.conn);
-                        info!("peer down: {peer} (disconnected by this host)");
+                    // The connection stays in `conns` until it ends, so what
+                    // the peer still sends is read (and ignored by the core).
+                    if self.peers.remove(&peer).is_some() {
+                        debug!("closing the connection to {peer}");
+                    }
+                    if self.logged_up.remove(&peer) {
+                        info!("peer down: {peer} (dropped by this host)");
                     }
                 }
                 Action::Deliver {

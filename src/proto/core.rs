@@ -117,6 +117,11 @@ impl<R: Rng> Core<R> {
         self.membership.active_view()
     }
 
+    /// True when `peer` is a neighbour.
+    pub fn is_neighbour(&self, peer: &PeerId) -> bool {
+        self.membership.is_active(peer)
+    }
+
     /// Number of items waiting for local verdicts.
     pub fn pending_validations(&self) -> usize {
         self.validation.len()
