@@ -26,6 +26,10 @@ pub mod membership;
 pub mod validation;
 
 mod core;
+#[cfg(test)]
+mod core_tests;
+#[cfg(test)]
+mod net_tests;
 mod types;
 
 pub use self::core::{Core, ProtoConfig, Stats};

@@ -1,5 +1,6 @@
 //! [`Core`]: the three layers composed behind one event/action interface.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -80,6 +81,10 @@ pub struct Core<R> {
     validation: Validation,
     out: Outbox,
     stats: Stats,
+    cache_size: usize,
+    /// Items announced here while there was no neighbour to send them to
+    /// (at most `cache_size`; items that left the cache are skipped).
+    unsent: VecDeque<ItemId>,
 }
 
 impl<R: Rng> Core<R> {
@@ -97,6 +102,8 @@ impl<R: Rng> Core<R> {
             validation: Validation::new(config.validation_timeout),
             out: Outbox::default(),
             stats: Stats::default(),
+            cache_size: config.cache_size.max(1),
+            unsent: VecDeque::new(),
         };
         core.membership.start(&mut core.out);
         core
@@ -169,10 +176,11 @@ impl<R: Rng> Core<R> {
                     high_priority,
                 };
                 self.membership
-                    .on_peer_up(up, now, &mut self.rng, &mut self.out)
+                    .on_peer_up(up, now, &mut self.rng, &mut self.out);
+                self.send_unsent();
             }
-            Event::PeerDown { peer } => self.membership.on_peer_down(&peer, now),
-            Event::DialFailed { addr } => self.membership.on_dial_failed(addr, now),
+            Event::PeerDown { peer } => self.membership.on_peer_down(&peer, now, &mut self.rng),
+            Event::DialFailed { addr } => self.membership.on_dial_failed(addr, now, &mut self.rng),
             Event::Received { from, msg } => self.on_message(from, msg, now),
             Event::Announce {
                 ttl,
@@ -230,6 +238,24 @@ impl<R: Rng> Core<R> {
         self.stats.announced += 1;
         if let Offered::New { evicted } = self.broadcast.on_item(None, item) {
             self.on_evicted(evicted);
+            if self.membership.active_peers().next().is_none() {
+                // No neighbour yet (joining, or cut off): keep it for the first.
+                self.unsent.push_back(id);
+                if self.unsent.len() > self.cache_size {
+                    self.unsent.pop_front();
+                }
+            } else {
+                self.forward(&id);
+            }
+        }
+    }
+
+    /// Sends the items announced while this host had no neighbour, once it has one.
+    fn send_unsent(&mut self) {
+        if self.membership.active_peers().next().is_none() {
+            return;
+        }
+        while let Some(id) = self.unsent.pop_front() {
             self.forward(&id);
         }
     }

@@ -178,18 +178,26 @@ impl Membership {
 
     /// The connection to `peer` is gone. Its address waits out the back-off
     /// before it is dialed again.
-    pub fn on_peer_down(&mut self, peer: &PeerId, now: Instant) {
+    pub fn on_peer_down<R: Rng>(&mut self, peer: &PeerId, now: Instant, rng: &mut R) {
         if let Some(n) = self.active.remove(peer) {
-            self.backoff.insert(n.addr, now + self.config.backoff);
+            let until = now + self.jittered_backoff(rng);
+            self.backoff.insert(n.addr, until);
         }
     }
 
     /// A dial failed: the address is forgotten (the bootstrapper is kept but
     /// waits out the back-off).
-    pub fn on_dial_failed(&mut self, addr: SocketAddr, now: Instant) {
+    pub fn on_dial_failed<R: Rng>(&mut self, addr: SocketAddr, now: Instant, rng: &mut R) {
         self.dialing.remove(&addr);
         self.known.retain(|a| *a != addr);
-        self.backoff.insert(addr, now + self.config.backoff);
+        let until = now + self.jittered_backoff(rng);
+        self.backoff.insert(addr, until);
+    }
+
+    /// The back-off, spread over 50–150 % so that hosts dropped together do
+    /// not all come back at the same moment.
+    fn jittered_backoff<R: Rng>(&self, rng: &mut R) -> Duration {
+        self.config.backoff.mul_f64(rng.random_range(0.5..1.5))
     }
 
     /// A neighbour asks for addresses: answer with a random sample of the
@@ -287,11 +295,14 @@ impl Membership {
         out.push(Action::Disconnect(peer));
     }
 
+    /// Makes room for a high-priority joiner. The dropped neighbour gets a
+    /// referral first, so it knows where else to go even if it joined here.
     fn drop_random_neighbour<R: Rng>(&mut self, rng: &mut R, out: &mut Outbox) {
         let peers: Vec<PeerId> = self.active.keys().copied().collect();
-        if let Some(victim) = peers.choose(rng) {
-            self.active.remove(victim);
-            out.push(Action::Disconnect(*victim));
+        if let Some(&victim) = peers.choose(rng) {
+            let addr = self.active[&victim].addr;
+            self.active.remove(&victim);
+            self.refuse(victim, addr, rng, out);
         }
     }
 
