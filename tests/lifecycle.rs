@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Network, Node, NodeConfig, Process, Shape, TempDir, after};
+use common::{Client, Network, Node, NodeConfig, Process, Shape, Subscribers, TempDir, after};
 use std::time::{Duration, Instant};
 
 /// The data type the tests announce.
@@ -53,6 +53,19 @@ fn a_missing_config_file_exits_2_with_one_line() {
         "names the file: {}",
         lines[0]
     );
+}
+
+#[test]
+fn a_bad_command_line_exits_2_with_one_line() {
+    for args in [&["--no-such-option"][..], &["-c"][..]] {
+        let (code, lines) = run_to_exit(args);
+        assert_eq!(code, Some(2), "gossipd {args:?}: {lines:?}");
+        assert_eq!(
+            lines.len(),
+            1,
+            "gossipd {args:?}: exactly one line: {lines:?}"
+        );
+    }
 }
 
 #[test]
@@ -129,4 +142,69 @@ fn sigterm_on_a_lone_node_exits_0_within_2_s() {
     let took = sent.elapsed();
     assert_eq!(status.code(), Some(0));
     assert!(took <= SHUTDOWN, "SIGTERM took {took:?}");
+}
+
+/// Sends SIGTERM to `node` and asserts it exits 0 within 2 s.
+fn assert_stops_cleanly(node: &mut Node, situation: &str) {
+    let sent = Instant::now();
+    node.signal("TERM");
+    let status = node.wait_exit(sent + SHUTDOWN * 3);
+    let took = sent.elapsed();
+    eprintln!("SIGTERM {situation}: exit {status:?} after {took:?}");
+    let status = status.unwrap_or_else(|| panic!("still running {took:?} after SIGTERM"));
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "exit status after SIGTERM {situation}"
+    );
+    assert!(took <= SHUTDOWN, "SIGTERM {situation} took {took:?}");
+}
+
+/// Announces `count` distinct 32 KiB items at a client of node `at` and
+/// waits until `reader` (a subscriber on the node under test) got them all,
+/// so that node has tried to pass every one on.
+fn flood_through(net: &Network, at: usize, reader: Client, count: usize) {
+    let mut readers = Subscribers::spawn(vec![reader], true);
+    let mut source = net.client(at, &[]);
+    for k in 0..count {
+        let mut data = vec![(k % 251) as u8; 32 * 1024];
+        data[..8].copy_from_slice(&(k as u64).to_be_bytes());
+        source.announce(0, T, &data);
+    }
+    let done = readers.wait_until(after(Duration::from_secs(30)), |received| {
+        received[0].len() >= count
+    });
+    assert!(
+        done,
+        "node under test got {} of {count} items",
+        readers.received()[0].len()
+    );
+}
+
+#[test]
+fn sigterm_exits_within_2_s_while_a_client_does_not_read() {
+    let mut net = Network::start(2, 1, Shape::Star);
+    let mut stalled = net.client(1, &[T]);
+    let mut reader = net.client(1, &[T]);
+    net.sync(&mut [&mut stalled, &mut reader]);
+    // 300 x 32 KiB is more than the socket buffers of `stalled` hold, and
+    // fewer than the default client_queue: node1's writer to it is blocked.
+    flood_through(&net, 0, reader, 300);
+    assert_stops_cleanly(&mut net.nodes[1], "with a client that does not read");
+}
+
+#[test]
+fn sigterm_exits_within_2_s_while_a_peer_is_stopped() {
+    let a = Node::start("A", &NodeConfig::new().degree(1));
+    let b = Node::start("B", &NodeConfig::new().degree(2).bootstrapper(a.p2p_addr()));
+    let c = Node::start("C", &NodeConfig::new().degree(1).bootstrapper(b.p2p_addr()));
+    let mut net = Network::from_nodes(vec![a, b, c]);
+    net.wait_connected(Duration::from_secs(15));
+    let mut reader = net.client(1, &[T]);
+    net.sync(&mut [&mut reader]);
+    // C neither reads nor answers while stopped: B's writer to C blocks.
+    net.nodes[2].signal("STOP");
+    flood_through(&net, 0, reader, 300);
+    assert_stops_cleanly(&mut net.nodes[1], "with a stopped peer");
+    net.nodes[2].signal("CONT");
 }

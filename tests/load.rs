@@ -1,6 +1,7 @@
-//! Load: many items through a 20-node network without loss or duplicates,
-//! and a client that stops reading, which must not grow gossipd's memory or
-//! stall the other clients (SPEC §4 "Bad input", §5).
+//! Load: many items, from one node or from all at once, through a network
+//! without loss or duplicates; and a client that stops reading, which must
+//! not grow gossipd's memory, stall the other clients or hold back spreading
+//! (SPEC §4 "Bad input", §5).
 
 mod common;
 
@@ -86,6 +87,69 @@ fn flood(net: &Network, subs: &mut Subscribers, items: usize, len: usize) -> Dur
     took
 }
 
+/// Asserts that subscriber `node` got each item of the other nodes' sources
+/// (`per_node` items each, item `node * per_node + k` from node `node`)
+/// exactly once, byte-exact, and none of its own node's.
+fn assert_all_but_own(received: &[Vec<Notification>], per_node: usize, len: usize, marker: &[u8]) {
+    for (node, notes) in received.iter().enumerate() {
+        let mut seen = vec![0usize; received.len() * per_node];
+        for note in notes.iter().filter(|n| n.data != marker) {
+            let seq = u32::from_be_bytes(note.data[..4].try_into().expect("4 bytes")) as usize;
+            assert!(
+                note.data == payload(seq, len),
+                "node{node}: item {seq} altered"
+            );
+            seen[seq] += 1;
+        }
+        let wrong: Vec<usize> = (0..seen.len())
+            .filter(|&seq| seen[seq] != usize::from(seq / per_node != node))
+            .collect();
+        assert!(
+            wrong.is_empty(),
+            "node{node}: lost, echoed or doubled items {wrong:?}"
+        );
+    }
+}
+
+#[test]
+fn items_announced_at_every_node_at_once_reach_all_others() {
+    const NODES: usize = 10;
+    const PER_NODE: usize = 100;
+    let net = Network::start(NODES, 3, Shape::Random(0xa11));
+    let mut subs = subscribers(&net, &(0..NODES).collect::<Vec<_>>());
+    let start = Instant::now();
+    thread::scope(|scope| {
+        for node in 0..NODES {
+            let mut source = net.client(node, &[]);
+            scope.spawn(move || {
+                for k in 0..PER_NODE {
+                    source.announce(0, T, &payload(node * PER_NODE + k, 200));
+                }
+            });
+        }
+    });
+    let expected = (NODES - 1) * PER_NODE;
+    let done = subs.wait_until(after(Duration::from_secs(60)), |received| {
+        received.iter().all(|notes| notes.len() >= expected)
+    });
+    let counts: Vec<usize> = subs.received().iter().map(Vec::len).collect();
+    eprintln!(
+        "{NODES} sources x {PER_NODE} items: delivered in {:?}",
+        start.elapsed()
+    );
+    assert!(done, "not all delivered: counts {counts:?}");
+    let marker = unique("marker");
+    let mut source = net.client(0, &[]);
+    source.announce(0, T, &marker);
+    let marked = subs.wait_until(after(Duration::from_secs(10)), |received| {
+        received[1..]
+            .iter()
+            .all(|notes| notes.iter().any(|n| n.data == marker))
+    });
+    assert!(marked, "marker lost");
+    assert_all_but_own(subs.received(), PER_NODE, 200, &marker);
+}
+
 #[test]
 fn twenty_nodes_deliver_1000_items_without_loss_or_duplicates() {
     let net = Network::start(20, 4, Shape::Random(0x10ad));
@@ -101,6 +165,7 @@ struct RssSampler {
 }
 
 impl RssSampler {
+    /// Starts sampling the process `pid`.
     fn start(pid: u32) -> RssSampler {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
@@ -175,4 +240,31 @@ fn a_client_that_stops_reading_is_cut_off_and_memory_stays_bounded() {
     assert!(closed, "B did not close the slow client's connection");
     assert!(rss_max < RSS_LIMIT_KIB, "B's RSS reached {rss_max} KiB");
     assert!(rss_end < RSS_LIMIT_KIB, "B's RSS ended at {rss_end} KiB");
+}
+
+#[test]
+fn a_slow_client_does_not_hold_back_spreading() {
+    let a = Node::start("A", &NodeConfig::new().degree(1));
+    let b_config = NodeConfig::new()
+        .degree(2)
+        .bootstrapper(a.p2p_addr())
+        .key("client_queue", 64)
+        .key("validation_timeout_ms", 600_000);
+    let b = Node::start("B", &b_config);
+    let c = Node::start("C", &NodeConfig::new().degree(1).bootstrapper(b.p2p_addr()));
+    let net = Network::from_nodes(vec![a, b, c]);
+    net.wait_connected(Duration::from_secs(15));
+    let mut slow = net.client(1, &[T]);
+    net.sync(&mut [&mut slow]);
+    // Everything C gets passes B, where `slow` never answers: only its
+    // disconnect as too slow lets B spread the items it was notified of (B's
+    // validation deadline is far away, so a slow machine cannot turn the
+    // early items into expired ones).
+    let mut subs = subscribers(&net, &[1, 2]);
+    let took = flood(&net, &mut subs, 600, SLOW_LEN);
+    eprintln!("slow client on the only path: 600 items reached C in {took:?}");
+    assert!(
+        slow.wait_closed(after(Duration::from_secs(20))),
+        "slow client not cut off"
+    );
 }

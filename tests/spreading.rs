@@ -7,7 +7,9 @@
 
 mod common;
 
-use common::{Client, MAX_DATA, Network, Notification, Shape, Subscribers, after, summary, unique};
+use common::{
+    Client, MAX_DATA, Network, NodeConfig, Notification, Shape, Subscribers, after, summary, unique,
+};
 use std::time::Duration;
 
 /// The data type the tests announce.
@@ -175,4 +177,38 @@ fn subscribers_on_one_host_see_the_same_message_id() {
     assert_eq!(a.msg_id, b.msg_id, "one item, one message id on one host");
     first.validate(a.msg_id, true);
     second.validate(b.msg_id, true);
+}
+
+#[test]
+fn items_that_left_every_cache_are_still_delivered_at_most_once() {
+    let config = NodeConfig::new().degree(3).key("cache_size", 5);
+    let net = Network::start_with(8, &config, Shape::Random(0xcace));
+    let mut clients: Vec<Client> = (1..8).map(|i| net.client(i, &[T])).collect();
+    net.sync(&mut clients.iter_mut().collect::<Vec<_>>());
+    let mut subscribers = Subscribers::spawn(clients, true);
+    let mut source = net.client(0, &[]);
+    let items: Vec<Vec<u8>> = (0..300).map(|_| unique("small-cache")).collect();
+    for item in &items {
+        source.announce(0, T, item);
+    }
+    let marker = unique("marker");
+    source.announce(0, T, &marker);
+    assert!(
+        subscribers.wait_all_got(&marker, after(DELIVERY)),
+        "marker lost"
+    );
+    for (i, notes) in subscribers.received().iter().enumerate() {
+        let delivered = items
+            .iter()
+            .filter(|item| notes.iter().any(|n| n.data == **item));
+        eprintln!(
+            "small cache: node{} got {} of 300 items",
+            i + 1,
+            delivered.count()
+        );
+        for item in &items {
+            let copies = notes.iter().filter(|n| n.data == *item).count();
+            assert!(copies <= 1, "node{} got {copies} copies of an item", i + 1);
+        }
+    }
 }

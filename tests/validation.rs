@@ -8,6 +8,7 @@
 
 mod common;
 
+use common::client::{VALIDATION, header};
 use common::{Client, Network, Node, NodeConfig, Notification, after, summary, unique};
 use std::thread;
 use std::time::Duration;
@@ -126,4 +127,51 @@ fn ttl_limits_the_hops_an_item_travels() {
 /// The data of each notification.
 fn datas(notes: Vec<Notification>) -> Vec<Vec<u8>> {
     notes.into_iter().map(|n| n.data).collect()
+}
+
+#[test]
+fn a_subscriber_that_leaves_does_not_hold_back_an_item() {
+    let net = chain(&[("validation_timeout_ms", "60000")]);
+    let mut leaving = net.client(1, &[T]);
+    let mut b = net.client(1, &[T]);
+    let mut c = net.client(2, &[T]);
+    net.sync(&mut [&mut leaving, &mut b, &mut c]);
+    let mut a = net.client(0, &[]);
+    let item = unique("released");
+    a.announce(0, T, &item);
+    let note = leaving
+        .recv_notification(after(DELIVERY))
+        .expect("leaving client gets it");
+    assert_eq!(note.data, item);
+    let note = b
+        .recv_notification(after(DELIVERY))
+        .expect("B's other client gets it");
+    b.validate(note.msg_id, true);
+    // The only verdict missing now is that of a client that is gone; B's
+    // 60 s validation deadline is far beyond the 10 s this test waits.
+    drop(leaving);
+    let note = c
+        .recv_notification(after(DELIVERY))
+        .expect("C gets the item once the silent subscriber left");
+    assert_eq!(note.data, item);
+}
+
+#[test]
+fn only_the_lowest_bit_of_a_verdict_counts() {
+    let net = chain(&[]);
+    let (mut a, mut b, mut c) = clients(&net, &[T]);
+    let (x, y) = (unique("reserved-invalid"), unique("reserved-valid"));
+    for (data, verdict) in [(&x, 0xfffe_u16), (&y, 0x8001)] {
+        a.announce(0, T, data);
+        let note = b
+            .recv_notification(after(DELIVERY))
+            .expect("B gets the item");
+        assert_eq!(&note.data, data);
+        let mut validation = header(8, VALIDATION);
+        validation.extend_from_slice(&note.msg_id.to_be_bytes());
+        validation.extend_from_slice(&verdict.to_be_bytes());
+        b.send_raw(&validation).expect("send VALIDATION");
+    }
+    let before = c.until_marker(&y, after(DELIVERY));
+    assert!(before.is_empty(), "C got {:?} before Y", summary(&before));
 }

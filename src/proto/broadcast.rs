@@ -72,6 +72,9 @@ struct Cached {
     from: Option<PeerId>,
     /// The ttl to forward with; None: it stops at this host.
     forward_ttl: Option<Ttl>,
+    /// Forwarded already (or never to be): only kept for later use, so it is
+    /// evicted before items still waiting to spread.
+    spread: bool,
 }
 
 /// What happened to an item offered to [`Broadcast::on_item`].
@@ -93,6 +96,9 @@ pub struct Broadcast {
     cache: HashMap<ItemId, Cached>,
     /// Cache insertion order; ids already removed are skipped on eviction.
     order: VecDeque<ItemId>,
+    /// Items in the order they were spread: evicted first, so a burst of
+    /// items waiting for validation pushes out old spread items, not each other.
+    spread_order: VecDeque<ItemId>,
     seen: SeenSet,
 }
 
@@ -103,6 +109,7 @@ impl Broadcast {
             cache_size: cache_size.max(1),
             cache: HashMap::new(),
             order: VecDeque::new(),
+            spread_order: VecDeque::new(),
             seen: SeenSet::new(seen_capacity.max(cache_size)),
         }
     }
@@ -124,6 +131,7 @@ impl Broadcast {
                 item,
                 from,
                 forward_ttl,
+                spread: false,
             },
         );
         self.order.push_back(id);
@@ -144,13 +152,23 @@ impl Broadcast {
 
     /// Sends a cached item to every neighbour except the one it came from;
     /// returns how many copies were sent (0 if its ttl ends here or it left
-    /// the cache).
+    /// the cache). The item then counts as spread.
     pub fn forward<'a>(
-        &self,
+        &mut self,
         id: &ItemId,
         neighbours: impl Iterator<Item = &'a PeerId>,
         out: &mut Outbox,
     ) -> usize {
+        let Some(cached) = self.cache.get_mut(id) else {
+            return 0;
+        };
+        if !std::mem::replace(&mut cached.spread, true) {
+            self.spread_order.push_back(*id);
+            if self.spread_order.len() > 2 * self.cache_size {
+                let cache = &self.cache;
+                self.spread_order.retain(|id| cache.contains_key(id));
+            }
+        }
         let Some(cached) = self.cache.get(id) else {
             return 0;
         };
@@ -187,13 +205,17 @@ impl Broadcast {
         self.cache.len()
     }
 
+    /// Makes room: the oldest spread item goes first; only when every cached
+    /// item still waits to spread does the oldest of those go.
     fn evict_over_capacity(&mut self) -> Option<ItemId> {
         if self.cache.len() <= self.cache_size {
             return None;
         }
-        while let Some(old) = self.order.pop_front() {
-            if self.cache.remove(&old).is_some() {
-                return Some(old);
+        for queue in [&mut self.spread_order, &mut self.order] {
+            while let Some(old) = queue.pop_front() {
+                if self.cache.remove(&old).is_some() {
+                    return Some(old);
+                }
             }
         }
         None
@@ -260,6 +282,30 @@ mod tests {
             }
         );
         assert_eq!(b.cached(), 2);
+    }
+
+    #[test]
+    fn spread_items_are_evicted_before_items_waiting_to_spread() {
+        let mut b = Broadcast::new(2, 100);
+        let p = PeerId::from_u64(9);
+        b.on_item(Some(p), item(1, 0));
+        b.on_item(Some(p), item(2, 0));
+        let mut out = Outbox::default();
+        b.forward(&ItemId::from_u64(2), [PeerId::from_u64(3)].iter(), &mut out);
+        let third = b.on_item(Some(p), item(3, 0));
+        assert_eq!(
+            third,
+            Offered::New {
+                evicted: Some(ItemId::from_u64(2))
+            }
+        );
+        let fourth = b.on_item(Some(p), item(4, 0));
+        assert_eq!(
+            fourth,
+            Offered::New {
+                evicted: Some(ItemId::from_u64(1))
+            }
+        );
     }
 
     #[test]

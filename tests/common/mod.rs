@@ -1,7 +1,8 @@
 //! The harness shared by the real-process tests: start `gossipd` nodes on
 //! loopback (always port 0, addresses parsed from their logs), talk to them
 //! through an API client written from SPEC §4, and wait on conditions with
-//! deadlines.
+//! deadlines. Nodes log at `info` unless `GOSSIPD_TEST_LOG` names another
+//! `RUST_LOG` filter; a failing test prints each node's last log lines.
 //!
 //! Each test binary uses only part of the harness, hence the allows.
 #![allow(dead_code, unused_imports)]

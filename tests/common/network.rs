@@ -47,13 +47,18 @@ impl Network {
     /// Starts `n` nodes of this degree, node 0 without bootstrapper, and waits
     /// until an item from node 0 reaches all of them.
     pub fn start(n: usize, degree: usize, shape: Shape) -> Network {
+        Network::start_with(n, &NodeConfig::new().degree(degree), shape)
+    }
+
+    /// Like `start`, every node with `config` plus its bootstrapper.
+    pub fn start_with(n: usize, config: &NodeConfig, shape: Shape) -> Network {
         let mut rng = match shape {
             Shape::Star => 0,
             Shape::Random(seed) => seed | 1,
         };
         let mut nodes: Vec<Node> = Vec::with_capacity(n);
         for i in 0..n {
-            let mut config = NodeConfig::new().degree(degree);
+            let mut config = config.clone();
             if i > 0 {
                 let via = match shape {
                     Shape::Star => 0,

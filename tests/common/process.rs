@@ -7,7 +7,7 @@ use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -146,6 +146,12 @@ impl Process {
         }
     }
 
+    /// The captured lines; a capture thread cannot poison the lock in a way
+    /// that matters here, and a failing test must still see its logs.
+    fn lock_logs(&self) -> MutexGuard<'_, LogBuf> {
+        self.logs.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// The OS process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -153,20 +159,42 @@ impl Process {
 
     /// A copy of the captured lines (stdout lines start with `stdout: `).
     pub fn logs(&self) -> Vec<String> {
-        let logs = self.logs.lock().expect("log lock");
+        let logs = self.lock_logs();
         logs.lines.iter().cloned().collect()
+    }
+
+    /// How many lines the process has written so far; pass it to
+    /// `wait_for_log_since` to look at later lines only.
+    pub fn log_mark(&self) -> usize {
+        self.lock_logs().total
     }
 
     /// Waits until a captured line satisfies `pred` and returns it.
     pub fn wait_for_log(
         &self,
         deadline: Instant,
+        pred: impl FnMut(&str) -> bool,
+    ) -> Option<String> {
+        self.wait_for_log_since(0, deadline, pred)
+    }
+
+    /// Waits until a line written after `mark` lines satisfies `pred`.
+    pub fn wait_for_log_since(
+        &self,
+        mark: usize,
+        deadline: Instant,
         mut pred: impl FnMut(&str) -> bool,
     ) -> Option<String> {
         loop {
             let found = {
-                let logs = self.logs.lock().expect("log lock");
-                logs.lines.iter().find(|line| pred(line)).cloned()
+                let logs = self.lock_logs();
+                let first_kept = logs.total - logs.lines.len();
+                let skip = mark.saturating_sub(first_kept);
+                logs.lines
+                    .iter()
+                    .skip(skip)
+                    .find(|line| pred(line))
+                    .cloned()
             };
             if found.is_some() || Instant::now() >= deadline {
                 return found;
@@ -217,7 +245,7 @@ impl Process {
 
     /// Prints the last captured lines to stderr (the test's output).
     pub fn dump_logs(&self) {
-        let logs = self.logs.lock().expect("log lock");
+        let logs = self.lock_logs();
         let skip = logs.lines.len().saturating_sub(DUMP_LINES);
         eprintln!(
             "----- {} (pid {}): last {} of {} log lines -----",
@@ -255,7 +283,7 @@ fn capture(pipe: impl Read + Send + 'static, prefix: &'static str, logs: Arc<Mut
                 Ok(_) => {}
             }
             let line = String::from_utf8_lossy(&raw);
-            let mut logs = logs.lock().expect("log lock");
+            let mut logs = logs.lock().unwrap_or_else(PoisonError::into_inner);
             logs.lines.push_back(format!("{prefix}{}", line.trim_end()));
             logs.total += 1;
             if logs.lines.len() > MAX_LOG_LINES {
