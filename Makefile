@@ -3,7 +3,7 @@
 CARGO ?= cargo
 CONFIG ?= config/gossipd.ini
 
-.PHONY: all build run demo test lint fmt-check clippy toolchain bench clean
+.PHONY: all build run demo test lint fmt-check clippy doc toolchain bench clean
 
 all: build
 
@@ -24,14 +24,17 @@ test: lint
 	$(CARGO) test --all-targets
 	$(CARGO) test --doc
 
-## lint: formatting check and clippy with warnings as errors
-lint: fmt-check clippy
+## lint: formatting check, clippy and rustdoc, warnings as errors
+lint: fmt-check clippy doc
 
 fmt-check: toolchain
 	$(CARGO) fmt --all -- --check
 
 clippy: toolchain
 	$(CARGO) clippy --all-targets -- -D warnings
+
+doc:
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps
 
 # rustfmt and clippy are rustup components; install them when missing.
 toolchain:

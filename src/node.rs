@@ -1,7 +1,7 @@
 //! [`Node`]: a running gossip node, the library's entry point.
 //!
 //! Starting a node binds its P2P listener and starts the node thread, which
-//! owns the protocol core and carries out its actions (see [`driver`]). Local
+//! owns the protocol core and carries out its actions (the private `driver` module). Local
 //! modules use the node through [`Client`]s; the API server gives one to each
 //! TCP connection.
 

@@ -1,7 +1,7 @@
 //! The byte stream under the protocol: framing and the connection handshake.
 //!
 //! Every peer-to-peer connection starts with both sides sending a
-//! [`Hello`](crate::wire::Hello) frame; after that each frame carries one
+//! [`Hello`] frame; after that each frame carries one
 //! [`Message`]. A frame is a `u32` big-endian length followed by that many
 //! bytes; a length above [`MAX_FRAME_LEN`] closes the connection before any
 //! memory is allocated for it.

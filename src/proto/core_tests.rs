@@ -83,6 +83,8 @@ impl Rig {
 
     /// Host 1 started at time 0 with `config` and `seed`.
     fn with_seed(config: ProtoConfig, seed: u64) -> Rig {
+        // Tests need some base instant; only offsets from it matter.
+        #[allow(clippy::disallowed_methods)]
         let t0 = Instant::now();
         let rng = StdRng::seed_from_u64(seed);
         let core = Core::new(config, peer(1), addr(1), rng, t0);

@@ -244,6 +244,8 @@ mod tests {
     use super::*;
 
     fn setup() -> (Validation, Instant) {
+        // Tests need some base instant; only offsets from it matter.
+        #[allow(clippy::disallowed_methods)]
         (Validation::new(Duration::from_secs(5)), Instant::now())
     }
 
