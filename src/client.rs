@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crossbeam_channel::{Receiver, Sender, bounded};
 
 use crate::node::NodeEvent;
-use crate::proto::{ClientId, DataType, MsgId, Ttl};
+use crate::proto::{ClientId, DataType, Event, MsgId, Ttl};
 use crate::subscriptions::{KickHook, Subscriptions};
 use crate::wire::MAX_ITEM_DATA;
 
@@ -112,11 +112,11 @@ impl Client {
     /// Judges the item notified as `msg_id` (GOSSIP VALIDATION). Unknown or
     /// expired ids are ignored by the node.
     pub fn validate(&self, msg_id: MsgId, valid: bool) -> Result<(), ClientError> {
-        let event = NodeEvent::Validation {
+        let event = NodeEvent::Client(Event::Validation {
             client: self.id,
             msg_id,
             valid,
-        };
+        });
         self.node_tx
             .send(event)
             .map_err(|_| ClientError::NodeStopped)
@@ -137,17 +137,19 @@ pub(crate) fn announce_event(
     if data.len() > MAX_ITEM_DATA {
         return Err(ClientError::TooLarge(data.len()));
     }
-    Ok(NodeEvent::Announce {
+    Ok(NodeEvent::Client(Event::Announce {
         ttl,
         data_type,
         data: Arc::from(data),
-    })
+    }))
 }
 
 impl Drop for Client {
     fn drop(&mut self) {
         self.subscriptions.unregister(self.id);
         // The node may already be gone; then nobody waits for our verdicts.
-        let _ = self.node_tx.send(NodeEvent::ClientGone { client: self.id });
+        let _ = self
+            .node_tx
+            .send(NodeEvent::Client(Event::ClientGone { client: self.id }));
     }
 }

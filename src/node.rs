@@ -23,7 +23,7 @@ use rand::rngs::StdRng;
 use crate::client::{Client, ClientError, announce_event};
 use crate::config::{Config, Endpoint};
 use crate::net::{ConnContext, Listener, NetEvent};
-use crate::proto::{ClientId, Core, DataType, MsgId, PeerId, ProtoConfig, Ttl};
+use crate::proto::{ClientId, Core, DataType, Event, PeerId, ProtoConfig, Ttl};
 use crate::subscriptions::{KickHook, Subscriptions};
 use crate::wire::{Hello, PROTOCOL_VERSION};
 
@@ -39,29 +39,10 @@ pub const NODE_QUEUE: usize = 4096;
 pub enum NodeEvent {
     /// From a connection thread.
     Net(NetEvent),
-    /// A client announced an item.
-    Announce {
-        /// Hop limit.
-        ttl: Ttl,
-        /// Data type.
-        data_type: DataType,
-        /// Data.
-        data: Arc<[u8]>,
-    },
-    /// A client judged an item.
-    Validation {
-        /// Who.
-        client: ClientId,
-        /// Which item.
-        msg_id: MsgId,
-        /// Verdict.
-        valid: bool,
-    },
-    /// A client went away.
-    ClientGone {
-        /// Who.
-        client: ClientId,
-    },
+    /// From a local client: an announcement, a verdict or its departure
+    /// ([`Event::Announce`], [`Event::Validation`], [`Event::ClientGone`]),
+    /// handed to the core as is.
+    Client(Event),
     /// Asks for the current neighbours.
     Neighbours(Sender<Vec<NeighbourInfo>>),
     /// Stop: close every connection and end the node thread.

@@ -17,7 +17,7 @@ use rand::rngs::StdRng;
 use super::{NeighbourInfo, NodeEvent};
 use crate::client::Notification;
 use crate::net::{ConnContext, ConnId, NetEvent, PeerLink, spawn_dial};
-use crate::proto::{Action, Core, Event, Message, PeerId};
+use crate::proto::{Action, ClientId, Core, Event, Message, PeerId};
 use crate::subscriptions::Subscriptions;
 use crate::transport::TransportError;
 use crate::wire::Hello;
@@ -81,31 +81,7 @@ impl Driver {
         let now = Instant::now();
         match event {
             NodeEvent::Net(net) => self.on_net(net, now),
-            NodeEvent::Announce {
-                ttl,
-                data_type,
-                data,
-            } => self.core.handle(
-                Event::Announce {
-                    ttl,
-                    data_type,
-                    data,
-                },
-                now,
-            ),
-            NodeEvent::Validation {
-                client,
-                msg_id,
-                valid,
-            } => self.core.handle(
-                Event::Validation {
-                    client,
-                    msg_id,
-                    valid,
-                },
-                now,
-            ),
-            NodeEvent::ClientGone { client } => self.core.handle(Event::ClientGone { client }, now),
+            NodeEvent::Client(event) => self.core.handle(event, now),
             NodeEvent::Neighbours(reply) => {
                 let _ = reply.try_send(self.neighbours(now));
             }
@@ -226,10 +202,8 @@ impl Driver {
                         data,
                     };
                     let clients = self.deliver(&n);
-                    self.core.handle(
-                        crate::proto::Event::Notified { item, clients },
-                        Instant::now(),
-                    );
+                    self.core
+                        .handle(Event::Notified { item, clients }, Instant::now());
                 }
                 Action::Penalize { peer, reason } => warn!("peer {peer} {reason}"),
             }
@@ -255,7 +229,7 @@ impl Driver {
     }
 
     /// Hands a notification to the subscribed clients; returns those reached.
-    fn deliver(&mut self, n: &Notification) -> Vec<crate::proto::ClientId> {
+    fn deliver(&mut self, n: &Notification) -> Vec<ClientId> {
         let delivery = self.subscriptions.deliver(n);
         for client in delivery.overflowed {
             warn!(
