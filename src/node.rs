@@ -186,19 +186,7 @@ impl Node {
             None => None,
         };
         let mut rng: StdRng = rand::make_rng();
-        let peer_id = PeerId::random(&mut rng);
-        if let Some(path) = &config.hostkey {
-            // Never run silently with another identity than the one configured.
-            std::fs::File::open(path).map_err(|error| StartError::HostKey {
-                path: path.clone(),
-                error,
-            })?;
-            warn!(
-                "hostkey {} is not used yet (host keys come with the security work)",
-                path.display()
-            );
-        }
-        warn!("running with a fresh temporary identity {peer_id}");
+        let peer_id = identity(config, &mut rng)?;
         let (node_tx, node_rx) = bounded(NODE_QUEUE);
         let hello = Hello {
             version: PROTOCOL_VERSION,
@@ -211,13 +199,8 @@ impl Node {
         let mut proto = ProtoConfig::new(config.degree, config.cache_size);
         proto.validation_timeout = config.validation_timeout;
         proto.bootstrapper = bootstrapper;
-        let core = Core::new(
-            proto,
-            peer_id,
-            p2p_addr,
-            StdRng::from_rng(&mut rng),
-            Instant::now(),
-        );
+        let core_rng = StdRng::from_rng(&mut rng);
+        let core = Core::new(proto, peer_id, p2p_addr, core_rng, Instant::now());
         let subscriptions = Subscriptions::default();
         let driver = driver::Driver::new(core, node_rx, ctx.clone(), subscriptions.clone());
         let thread = std::thread::Builder::new()
@@ -310,6 +293,25 @@ impl Drop for Node {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// This host's identity. Host keys come with the security work; until then
+/// every start has a fresh random identity, but a configured key file must at
+/// least be readable: never run silently as someone else than configured.
+fn identity(config: &Config, rng: &mut StdRng) -> Result<PeerId, StartError> {
+    if let Some(path) = &config.hostkey {
+        std::fs::File::open(path).map_err(|error| StartError::HostKey {
+            path: path.clone(),
+            error,
+        })?;
+        warn!(
+            "hostkey {} is not used yet (host keys come with the security work)",
+            path.display()
+        );
+    }
+    let peer_id = PeerId::random(rng);
+    warn!("running with a fresh temporary identity {peer_id}");
+    Ok(peer_id)
 }
 
 fn resolve_first(addr: &Endpoint, what: &'static str) -> Result<SocketAddr, StartError> {

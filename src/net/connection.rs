@@ -1,6 +1,7 @@
 //! One peer connection: handshake, then a reader thread and a writer thread.
 
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
@@ -9,7 +10,10 @@ use log::{debug, warn};
 use super::{ConnContext, ConnId, NetEvent, SlotGuard};
 use crate::node::NodeEvent;
 use crate::proto::Message;
-use crate::transport::{self, COALESCE_LIMIT, FrameReader, FrameWriter, TransportError};
+use crate::transport::{
+    self, COALESCE_LIMIT, Established, FrameReader, FrameWriter, TransportError,
+};
+use crate::wire::Hello;
 
 /// How long a dial may take to connect (a guess: generous for a LAN or a
 /// continent, short enough that a dead address does not hold a dial slot).
@@ -104,55 +108,40 @@ fn run(
 ) {
     let mut hello = ctx.hello.clone();
     hello.high_priority = high_priority;
-    let established = stream
+    let started = stream
         .try_clone()
         .map_err(TransportError::Io)
-        .and_then(|s| transport::establish(s, &hello, HANDSHAKE_TIMEOUT));
-    let established = match established {
-        Ok(e) => e,
+        .and_then(|s| transport::establish(s, &hello, HANDSHAKE_TIMEOUT))
+        .and_then(|established| start_writer(established, &stream, ctx));
+    let Started {
+        conn,
+        remote,
+        link,
+        reader,
+        writer,
+    } = match started {
+        Ok(started) => started,
         Err(error) => {
             let _ = stream.shutdown(Shutdown::Both);
             match dialed {
                 Some(addr) => {
-                    let _ = ctx
-                        .node_tx
-                        .send(NodeEvent::Net(NetEvent::DialFailed { addr, error }));
+                    let failed = NetEvent::DialFailed { addr, error };
+                    let _ = ctx.node_tx.send(NodeEvent::Net(failed));
                 }
-                None => debug!("inbound P2P handshake failed: {error}"),
+                None => debug!("inbound P2P connection failed before it was up: {error}"),
             }
             return;
         }
     };
-    let conn = ctx.next_conn_id();
-    let (outbox, outbox_rx) = bounded(ctx.peer_queue);
-    let writer_stream = stream.try_clone();
-    let writer = std::thread::Builder::new()
-        .name(format!("peer-w-{conn}"))
-        .spawn(move || write_loop(established.writer, outbox_rx));
-    let (Ok(link_stream), Ok(writer)) = (writer_stream, writer) else {
-        warn!("cannot start the writer of P2P connection {conn}");
-        let _ = stream.shutdown(Shutdown::Both);
-        if let Some(addr) = dialed {
-            let error = TransportError::Io(std::io::Error::other("cannot start writer"));
-            let _ = ctx
-                .node_tx
-                .send(NodeEvent::Net(NetEvent::DialFailed { addr, error }));
-        }
-        return;
-    };
-    let link = PeerLink {
-        outbox,
-        stream: link_stream,
-    };
     let up = NetEvent::Up {
         conn,
-        remote: established.remote,
+        remote,
         dialed,
         link,
     };
     let mut clean_close = false;
     if ctx.node_tx.send(NodeEvent::Net(up)).is_ok() {
-        let error = read_loop(conn, established.reader, &ctx.node_tx);
+        let error = read_loop(conn, reader, &ctx.node_tx);
         clean_close = matches!(error, TransportError::Closed);
         let _ = ctx
             .node_tx
@@ -164,6 +153,40 @@ fn run(
     // After a clean close by the peer the writer still sends what is queued;
     // it ends when the node drops the link on `Down`.
     let _ = writer.join();
+}
+
+/// An established connection with its writer thread running.
+struct Started {
+    conn: ConnId,
+    remote: Hello,
+    link: PeerLink,
+    reader: FrameReader,
+    writer: JoinHandle<()>,
+}
+
+/// Gives the connection an id, an outbox and a writer thread.
+fn start_writer(
+    established: Established,
+    stream: &TcpStream,
+    ctx: &ConnContext,
+) -> Result<Started, TransportError> {
+    let conn = ctx.next_conn_id();
+    let (outbox, outbox_rx) = bounded(ctx.peer_queue);
+    let link = PeerLink {
+        outbox,
+        stream: stream.try_clone()?,
+    };
+    let writer = established.writer;
+    let writer = std::thread::Builder::new()
+        .name(format!("peer-w-{conn}"))
+        .spawn(move || write_loop(writer, outbox_rx))?;
+    Ok(Started {
+        conn,
+        remote: established.remote,
+        link,
+        reader: established.reader,
+        writer,
+    })
 }
 
 /// Decodes frames into events until the connection ends; returns why.
