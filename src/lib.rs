@@ -54,5 +54,5 @@ pub mod wire;
 
 pub use client::{Client, ClientError, Notification};
 pub use config::Config;
-pub use node::{NeighbourInfo, Node, StartError};
+pub use node::{NeighbourInfo, Node, NodeStats, StartError};
 pub use proto::{DataType, MsgId, PeerId, Ttl};

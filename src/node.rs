@@ -23,7 +23,7 @@ use rand::rngs::StdRng;
 use crate::client::{Client, ClientError, announce_event};
 use crate::config::{Config, Endpoint};
 use crate::net::{ConnContext, Listener, NetEvent};
-use crate::proto::{ClientId, Core, DataType, Event, PeerId, ProtoConfig, Ttl};
+use crate::proto::{ClientId, Core, DataType, Event, PeerId, ProtoConfig, Stats, Ttl};
 use crate::subscriptions::{KickHook, Subscriptions};
 use crate::wire::{Hello, PROTOCOL_VERSION};
 
@@ -45,6 +45,8 @@ pub enum NodeEvent {
     Client(Event),
     /// Asks for the current neighbours.
     Neighbours(Sender<Vec<NeighbourInfo>>),
+    /// Asks for the counters.
+    Stats(Sender<NodeStats>),
     /// Stop: close every connection and end the node thread.
     Shutdown,
 }
@@ -60,6 +62,53 @@ pub struct NeighbourInfo {
     pub outbound: bool,
     /// How long the link has been up.
     pub age: Duration,
+}
+
+/// What a node did so far: the core's counters and the node thread's own.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeStats {
+    /// The protocol core's counters.
+    pub core: Stats,
+    /// Bytes written to peers (frames and length prefixes).
+    pub p2p_bytes_out: u64,
+    /// Bytes read from peers (frames and length prefixes).
+    pub p2p_bytes_in: u64,
+    /// Current neighbours.
+    pub neighbours: usize,
+    /// Peers dropped because their outbox was full.
+    pub slow_peers_dropped: u64,
+    /// Clients disconnected because their notification queue was full.
+    pub slow_clients_kicked: u64,
+    /// Misbehaviour reports about peers (invalid items so far).
+    pub penalties: u64,
+}
+
+impl fmt::Display for NodeStats {
+    /// One line of `key=value` pairs, for logs and scripts.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.core;
+        write!(
+            f,
+            "neighbours={} announced={} received={} duplicates={} delivered={} relayed={} \
+             valid={} invalid={} expired={} evicted_unspread={} p2p_bytes_out={} \
+             p2p_bytes_in={} slow_peers_dropped={} slow_clients_kicked={} penalties={}",
+            self.neighbours,
+            c.announced,
+            c.received,
+            c.duplicates,
+            c.delivered,
+            c.relayed,
+            c.valid,
+            c.invalid,
+            c.expired,
+            c.evicted_unspread,
+            self.p2p_bytes_out,
+            self.p2p_bytes_in,
+            self.slow_peers_dropped,
+            self.slow_clients_kicked,
+            self.penalties
+        )
+    }
 }
 
 /// Why a node could not start.
@@ -162,11 +211,19 @@ impl NodeHandle {
 
     /// The current neighbours (empty once the node stopped).
     pub fn neighbours(&self) -> Vec<NeighbourInfo> {
+        self.ask(NodeEvent::Neighbours).unwrap_or_default()
+    }
+
+    /// The node's counters (None once the node stopped).
+    pub fn stats(&self) -> Option<NodeStats> {
+        self.ask(NodeEvent::Stats)
+    }
+
+    /// Sends a question to the node thread and waits (up to 2 s) for the answer.
+    fn ask<T>(&self, question: impl FnOnce(Sender<T>) -> NodeEvent) -> Option<T> {
         let (tx, rx) = bounded(1);
-        if self.node_tx.send(NodeEvent::Neighbours(tx)).is_err() {
-            return Vec::new();
-        }
-        rx.recv_timeout(Duration::from_secs(2)).unwrap_or_default()
+        self.node_tx.send(question(tx)).ok()?;
+        rx.recv_timeout(Duration::from_secs(2)).ok()
     }
 }
 
@@ -262,6 +319,11 @@ impl Node {
     /// The current neighbours.
     pub fn neighbours(&self) -> Vec<NeighbourInfo> {
         self.handle.neighbours()
+    }
+
+    /// The node's counters (None once it stopped).
+    pub fn stats(&self) -> Option<NodeStats> {
+        self.handle.stats()
     }
 
     /// Stops accepting, closes every connection and waits (up to about a

@@ -85,6 +85,7 @@ impl TransportError {
 pub struct FrameReader {
     inner: BufReader<TcpStream>,
     buf: Vec<u8>,
+    bytes: u64,
 }
 
 impl FrameReader {
@@ -94,6 +95,7 @@ impl FrameReader {
         FrameReader {
             inner: BufReader::with_capacity(64 * 1024, stream),
             buf: Vec::new(),
+            bytes: 0,
         }
     }
 
@@ -107,7 +109,13 @@ impl FrameReader {
         }
         self.buf.resize(len, 0);
         read_exact_or(&mut self.inner, &mut self.buf, TransportError::Truncated)?;
+        self.bytes += (LEN_PREFIX + len) as u64;
         Ok(&self.buf)
+    }
+
+    /// Bytes of complete frames read so far, length prefixes included.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
     }
 
     /// Reads and decodes the next message.
@@ -163,16 +171,17 @@ impl FrameWriter {
         self.buf.len()
     }
 
-    /// Writes the batch out.
-    pub fn flush(&mut self) -> io::Result<()> {
-        if !self.buf.is_empty() {
+    /// Writes the batch out; returns how many bytes that was.
+    pub fn flush(&mut self) -> io::Result<usize> {
+        let written = self.buf.len();
+        if written > 0 {
             self.inner.write_all(&self.buf)?;
             self.buf.clear();
             if self.buf.capacity() > 4 * COALESCE_LIMIT {
                 self.buf.shrink_to(COALESCE_LIMIT);
             }
         }
-        Ok(())
+        Ok(written)
     }
 }
 

@@ -1,13 +1,14 @@
 //! One peer connection: handshake, then a reader thread and a writer thread.
 
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use log::{debug, warn};
 
-use super::{ConnContext, ConnId, NetEvent, SlotGuard};
+use super::{ConnContext, ConnId, NetEvent, SlotGuard, Traffic};
 use crate::node::NodeEvent;
 use crate::proto::Message;
 use crate::transport::{
@@ -141,7 +142,7 @@ fn run(
     };
     let mut clean_close = false;
     if ctx.node_tx.send(NodeEvent::Net(up)).is_ok() {
-        let error = read_loop(conn, reader, &ctx.node_tx);
+        let error = read_loop(conn, reader, ctx);
         clean_close = matches!(error, TransportError::Closed);
         let _ = ctx
             .node_tx
@@ -179,7 +180,10 @@ fn start_writer(
     let writer = established.writer;
     let writer = std::thread::Builder::new()
         .name(format!("peer-w-{conn}"))
-        .spawn(move || write_loop(writer, outbox_rx))?;
+        .spawn({
+            let traffic = ctx.traffic.clone();
+            move || write_loop(writer, outbox_rx, &traffic)
+        })?;
     Ok(Started {
         conn,
         remote: established.remote,
@@ -190,14 +194,19 @@ fn start_writer(
 }
 
 /// Decodes frames into events until the connection ends; returns why.
-fn read_loop(conn: ConnId, mut reader: FrameReader, node_tx: &Sender<NodeEvent>) -> TransportError {
+fn read_loop(conn: ConnId, mut reader: FrameReader, ctx: &ConnContext) -> TransportError {
+    let mut counted = 0;
     loop {
-        match reader.read_message() {
+        let msg = reader.read_message();
+        let bytes = reader.bytes();
+        ctx.traffic
+            .bytes_in
+            .fetch_add(bytes - counted, Ordering::Relaxed);
+        counted = bytes;
+        match msg {
             Ok(msg) => {
-                if node_tx
-                    .send(NodeEvent::Net(NetEvent::Message { conn, msg }))
-                    .is_err()
-                {
+                let event = NodeEvent::Net(NetEvent::Message { conn, msg });
+                if ctx.node_tx.send(event).is_err() {
                     return TransportError::Closed;
                 }
             }
@@ -214,7 +223,7 @@ fn read_loop(conn: ConnId, mut reader: FrameReader, node_tx: &Sender<NodeEvent>)
 /// the peer had already sent until it closes its side too (or
 /// [`CLOSE_LINGER`] passes). So a connection closed as a duplicate of another
 /// loses no item in flight. A failed write shuts both halves.
-fn write_loop(mut writer: FrameWriter, outbox: Receiver<Message>) {
+fn write_loop(mut writer: FrameWriter, outbox: Receiver<Message>, traffic: &Traffic) {
     let mut failed = false;
     while let Ok(first) = outbox.recv() {
         writer.push(&first);
@@ -224,10 +233,15 @@ fn write_loop(mut writer: FrameWriter, outbox: Receiver<Message>) {
                 Err(_) => break,
             }
         }
-        if let Err(e) = writer.flush() {
-            debug!("P2P write failed: {e}");
-            failed = true;
-            break;
+        match writer.flush() {
+            Ok(n) => {
+                traffic.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            Err(e) => {
+                debug!("P2P write failed: {e}");
+                failed = true;
+                break;
+            }
         }
     }
     if failed {

@@ -80,6 +80,8 @@ pub struct ConnContext {
     pub max_connections: usize,
     /// Live connection threads, for thread names and shutdown.
     pub threads: Threads,
+    /// Bytes moved over all peer connections.
+    pub traffic: Arc<Traffic>,
     next_conn: Arc<AtomicU64>,
     live: Arc<AtomicUsize>,
 }
@@ -98,6 +100,7 @@ impl ConnContext {
             peer_queue,
             max_connections,
             threads: Threads::default(),
+            traffic: Arc::default(),
             next_conn: Arc::new(AtomicU64::new(1)),
             live: Arc::new(AtomicUsize::new(0)),
         }
@@ -116,6 +119,27 @@ impl ConnContext {
             return None;
         }
         Some(SlotGuard(self.live.clone()))
+    }
+}
+
+/// Peer-to-peer bytes moved, frames and length prefixes included, summed
+/// over all connections. Atomics because every connection thread adds to
+/// them; read by the node thread for statistics.
+#[derive(Debug, Default)]
+pub struct Traffic {
+    /// Bytes written to peers.
+    pub bytes_out: AtomicU64,
+    /// Bytes read from peers.
+    pub bytes_in: AtomicU64,
+}
+
+impl Traffic {
+    /// (bytes out, bytes in) so far.
+    pub fn totals(&self) -> (u64, u64) {
+        (
+            self.bytes_out.load(Ordering::Relaxed),
+            self.bytes_in.load(Ordering::Relaxed),
+        )
     }
 }
 

@@ -14,7 +14,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, TrySendError};
 use log::{debug, info, warn};
 use rand::rngs::StdRng;
 
-use super::{NeighbourInfo, NodeEvent};
+use super::{NeighbourInfo, NodeEvent, NodeStats};
 use crate::client::Notification;
 use crate::net::{ConnContext, ConnId, NetEvent, PeerLink, spawn_dial};
 use crate::proto::{Action, ClientId, Core, Event, Message, PeerId};
@@ -42,6 +42,8 @@ pub(super) struct Driver {
     conns: HashMap<ConnId, PeerId>,
     /// Peers logged as "peer up" and not yet as "peer down".
     logged_up: HashSet<PeerId>,
+    /// The node thread's own counters (the core's are in the core).
+    counters: NodeStats,
 }
 
 impl Driver {
@@ -59,6 +61,7 @@ impl Driver {
             peers: HashMap::new(),
             conns: HashMap::new(),
             logged_up: HashSet::new(),
+            counters: NodeStats::default(),
         }
     }
 
@@ -84,6 +87,9 @@ impl Driver {
             NodeEvent::Client(event) => self.core.handle(event, now),
             NodeEvent::Neighbours(reply) => {
                 let _ = reply.try_send(self.neighbours(now));
+            }
+            NodeEvent::Stats(reply) => {
+                let _ = reply.try_send(self.stats());
             }
             NodeEvent::Shutdown => {}
         }
@@ -205,7 +211,10 @@ impl Driver {
                     self.core
                         .handle(Event::Notified { item, clients }, Instant::now());
                 }
-                Action::Penalize { peer, reason } => warn!("peer {peer} {reason}"),
+                Action::Penalize { peer, reason } => {
+                    self.counters.penalties += 1;
+                    warn!("peer {peer} {reason}");
+                }
             }
         }
     }
@@ -218,6 +227,7 @@ impl Driver {
             Ok(()) | Err(TrySendError::Disconnected(_)) => {}
             Err(TrySendError::Full(_)) => {
                 warn!("peer {to} too slow: its outbox is full; disconnecting");
+                self.counters.slow_peers_dropped += 1;
                 p.link.close_now();
                 let conn = p.conn;
                 self.peers.remove(&to);
@@ -232,6 +242,7 @@ impl Driver {
     fn deliver(&mut self, n: &Notification) -> Vec<ClientId> {
         let delivery = self.subscriptions.deliver(n);
         for client in delivery.overflowed {
+            self.counters.slow_clients_kicked += 1;
             warn!(
                 "API client {} too slow: notification queue overflow; disconnecting",
                 client.0
@@ -254,7 +265,19 @@ impl Driver {
             .collect()
     }
 
+    fn stats(&self) -> NodeStats {
+        let (p2p_bytes_out, p2p_bytes_in) = self.ctx.traffic.totals();
+        NodeStats {
+            core: self.core.stats().clone(),
+            p2p_bytes_out,
+            p2p_bytes_in,
+            neighbours: self.core.neighbours().count(),
+            ..self.counters.clone()
+        }
+    }
+
     fn close_all(&mut self) {
+        info!("stats: {}", self.stats());
         for (_, p) in self.peers.drain() {
             p.link.close_now();
         }
