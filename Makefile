@@ -3,7 +3,7 @@
 CARGO ?= cargo
 CONFIG ?= config/gossipd.ini
 
-.PHONY: all build run demo test lint fmt-check clippy doc toolchain bench clean
+.PHONY: all build run demo test lint fmt-check clippy doc toolchain bench plots clean
 
 all: build
 
@@ -43,8 +43,22 @@ toolchain:
 		rustup component add rustfmt clippy; \
 	fi
 
+## bench: release build, then the floor and the six standard cluster runs (about 2-4 min);
+##        prints the tables, writes target/bench/standard.json
 bench:
-	@echo "not yet: the cluster benchmark comes with the benchmark issue"
+	$(CARGO) build --release --bins
+	target/release/gossip-bench standard
+
+## plots: PNGs in docs/bench/ from target/bench/standard.json (matplotlib in target/plot-venv)
+PLOT_VENV ?= target/plot-venv
+plots: $(PLOT_VENV)/.installed
+	$(PLOT_VENV)/bin/python scripts/plot_bench.py target/bench/standard.json docs/bench/
+
+# The stamp is written only after pip succeeded, so a failed install is retried.
+$(PLOT_VENV)/.installed:
+	python3 -m venv $(PLOT_VENV)
+	$(PLOT_VENV)/bin/pip install --quiet matplotlib
+	touch $@
 
 clean:
 	$(CARGO) clean
