@@ -4,9 +4,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crossbeam_channel::{Receiver, Sender, bounded};
+use crossbeam_channel::{Receiver, bounded};
 
-use crate::node::NodeEvent;
+use crate::node::{NodeEvent, NodeTx};
 use crate::proto::{ClientId, DataType, Event, MsgId, Ttl};
 use crate::subscriptions::{KickHook, Subscriptions};
 use crate::wire::MAX_ITEM_DATA;
@@ -67,7 +67,7 @@ impl std::error::Error for ClientError {}
 /// client ends its subscriptions; the verdicts it owed are no longer awaited.
 pub struct Client {
     id: ClientId,
-    node_tx: Sender<NodeEvent>,
+    node_tx: NodeTx,
     subscriptions: Subscriptions,
     rx: Receiver<Notification>,
 }
@@ -75,7 +75,7 @@ pub struct Client {
 impl Client {
     pub(crate) fn new(
         id: ClientId,
-        node_tx: Sender<NodeEvent>,
+        node_tx: NodeTx,
         subscriptions: Subscriptions,
         queue: usize,
         kick: Option<KickHook>,

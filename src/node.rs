@@ -6,6 +6,7 @@
 //! TCP connection.
 
 mod driver;
+mod inbox;
 
 use std::fmt;
 use std::io;
@@ -27,11 +28,7 @@ use crate::proto::{ClientId, Core, DataType, Event, PeerId, ProtoConfig, Stats, 
 use crate::subscriptions::{KickHook, Subscriptions};
 use crate::wire::{Hello, PROTOCOL_VERSION};
 
-/// Capacity of the node thread's event queue. Senders (connection readers,
-/// clients) block while it is full, which pushes back on peers through TCP
-/// flow control and on modules through their API connection. A guess: deep
-/// enough to absorb bursts from many peers.
-pub const NODE_QUEUE: usize = 4096;
+pub use inbox::{NODE_QUEUE, NodeTx};
 
 /// Everything the node thread is told, from connection threads, clients and
 /// the [`Node`] handle.
@@ -176,7 +173,7 @@ pub struct Node {
 /// API server holds one). Calls fail or come back empty once the node stopped.
 #[derive(Clone)]
 pub struct NodeHandle {
-    node_tx: Sender<NodeEvent>,
+    node_tx: NodeTx,
     subscriptions: Subscriptions,
     client_queue: usize,
     next_client: Arc<AtomicU64>,
@@ -244,7 +241,7 @@ impl Node {
         };
         let mut rng: StdRng = rand::make_rng();
         let peer_id = identity(config, &mut rng)?;
-        let (node_tx, node_rx) = bounded(NODE_QUEUE);
+        let (node_tx, inbox) = inbox::queues();
         let hello = Hello {
             version: PROTOCOL_VERSION,
             peer_id,
@@ -259,7 +256,7 @@ impl Node {
         let core_rng = StdRng::from_rng(&mut rng);
         let core = Core::new(proto, peer_id, p2p_addr, core_rng, Instant::now());
         let subscriptions = Subscriptions::default();
-        let driver = driver::Driver::new(core, node_rx, ctx.clone(), subscriptions.clone());
+        let driver = driver::Driver::new(core, inbox, ctx.clone(), subscriptions.clone());
         let thread = std::thread::Builder::new()
             .name("node".into())
             .spawn(move || driver.run())

@@ -70,6 +70,16 @@ impl Subscriptions {
         self.remove(client).is_some()
     }
 
+    /// Removes a client and runs its kick hook (the node disconnects it).
+    pub fn kick(&self, client: ClientId) {
+        if let Some(Entry {
+            kick: Some(kick), ..
+        }) = self.remove(client)
+        {
+            kick();
+        }
+    }
+
     /// Number of subscribers of a data type.
     pub fn subscribers(&self, data_type: DataType) -> usize {
         self.registry

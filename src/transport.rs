@@ -158,12 +158,14 @@ impl FrameWriter {
         }
     }
 
-    /// Appends one message as a frame to the pending batch.
-    pub fn push(&mut self, msg: &Message) {
+    /// Appends one message as a frame to the pending batch; returns the
+    /// message's encoded length (without the prefix).
+    pub fn push(&mut self, msg: &Message) -> usize {
         let start = self.buf.len();
         self.buf.extend_from_slice(&[0u8; LEN_PREFIX]);
         wire::encode(msg, &mut self.buf);
         patch_len(&mut self.buf, start);
+        self.buf.len() - start - LEN_PREFIX
     }
 
     /// Bytes waiting in the batch.

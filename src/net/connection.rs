@@ -1,7 +1,8 @@
 //! One peer connection: handshake, then a reader thread and a writer thread.
 
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use crate::proto::Message;
 use crate::transport::{
     self, COALESCE_LIMIT, Established, FrameReader, FrameWriter, TransportError,
 };
-use crate::wire::Hello;
+use crate::wire::{self, Hello};
 
 /// How long a dial may take to connect (a guess: generous for a LAN or a
 /// continent, short enough that a dead address does not hold a dial slot).
@@ -22,6 +23,11 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// How long each side of the handshake may take.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// An outbox holding this many encoded bytes is congested (a guess: enough
+/// to keep a fast link busy, small enough to bound the memory one slow peer
+/// pins).
+pub const OUTBOX_HIGH_WATER_BYTES: usize = 1024 * 1024;
 
 /// How long the reader of a gracefully closed connection keeps reading what
 /// the peer still sends (a guess: ample for a peer to drain and close).
@@ -36,13 +42,36 @@ pub const CLOSE_LINGER: Duration = Duration::from_secs(10);
 pub struct PeerLink {
     outbox: Sender<Message>,
     stream: TcpStream,
+    /// Writes completed by the writer thread: lets the node tell a peer that
+    /// is slow from one that makes no progress at all.
+    writes: Arc<AtomicU64>,
+    /// Encoded bytes of the messages in the outbox.
+    queued_bytes: Arc<AtomicUsize>,
 }
 
 impl PeerLink {
     /// Queues a message without blocking. When the outbox is full the message
     /// is handed back: the caller decides what to do with a slow peer.
     pub fn try_send(&self, msg: Message) -> Result<(), TrySendError<Message>> {
-        self.outbox.try_send(msg)
+        let len = wire::encoded_len(&msg);
+        self.outbox.try_send(msg)?;
+        self.queued_bytes.fetch_add(len, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Encoded bytes waiting in the outbox.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Messages waiting in the outbox.
+    pub fn queued(&self) -> usize {
+        self.outbox.len()
+    }
+
+    /// Writes the writer thread completed so far.
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::Relaxed)
     }
 
     /// Closes the connection now, dropping whatever is queued.
@@ -173,16 +202,25 @@ fn start_writer(
 ) -> Result<Started, TransportError> {
     let conn = ctx.next_conn_id();
     let (outbox, outbox_rx) = bounded(ctx.peer_queue);
+    let writes = Arc::new(AtomicU64::new(0));
+    let queued_bytes = Arc::new(AtomicUsize::new(0));
     let link = PeerLink {
         outbox,
         stream: stream.try_clone()?,
+        writes: writes.clone(),
+        queued_bytes: queued_bytes.clone(),
     };
     let writer = established.writer;
     let writer = std::thread::Builder::new()
         .name(format!("peer-w-{conn}"))
         .spawn({
             let traffic = ctx.traffic.clone();
-            move || write_loop(writer, outbox_rx, &traffic)
+            let counters = WriterCounters {
+                traffic,
+                writes,
+                queued_bytes,
+            };
+            move || write_loop(writer, outbox_rx, &counters)
         })?;
     Ok(Started {
         conn,
@@ -205,6 +243,10 @@ fn read_loop(conn: ConnId, mut reader: FrameReader, ctx: &ConnContext) -> Transp
         counted = bytes;
         match msg {
             Ok(msg) => {
+                // Released by the node thread when it takes the message.
+                if !ctx.inbound.acquire(wire::encoded_len(&msg)) {
+                    return TransportError::Closed;
+                }
                 let event = NodeEvent::Net(NetEvent::Message { conn, msg });
                 if ctx.node_tx.send(event).is_err() {
                     return TransportError::Closed;
@@ -215,6 +257,13 @@ fn read_loop(conn: ConnId, mut reader: FrameReader, ctx: &ConnContext) -> Transp
     }
 }
 
+/// What a writer thread reports about itself.
+struct WriterCounters {
+    traffic: Arc<Traffic>,
+    writes: Arc<AtomicU64>,
+    queued_bytes: Arc<AtomicUsize>,
+}
+
 /// Writes what the outbox holds, everything queued at once, until the node
 /// drops the link or the socket fails.
 ///
@@ -223,19 +272,22 @@ fn read_loop(conn: ConnId, mut reader: FrameReader, ctx: &ConnContext) -> Transp
 /// the peer had already sent until it closes its side too (or
 /// [`CLOSE_LINGER`] passes). So a connection closed as a duplicate of another
 /// loses no item in flight. A failed write shuts both halves.
-fn write_loop(mut writer: FrameWriter, outbox: Receiver<Message>, traffic: &Traffic) {
+fn write_loop(mut writer: FrameWriter, outbox: Receiver<Message>, counters: &WriterCounters) {
     let mut failed = false;
     while let Ok(first) = outbox.recv() {
-        writer.push(&first);
+        let mut taken = writer.push(&first);
         while writer.pending() < COALESCE_LIMIT {
             match outbox.try_recv() {
-                Ok(msg) => writer.push(&msg),
+                Ok(msg) => taken += writer.push(&msg),
                 Err(_) => break,
             }
         }
+        counters.queued_bytes.fetch_sub(taken, Ordering::Relaxed);
         match writer.flush() {
             Ok(n) => {
+                let traffic = &counters.traffic;
                 traffic.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
+                counters.writes.fetch_add(1, Ordering::Relaxed);
             }
             Err(e) => {
                 debug!("P2P write failed: {e}");

@@ -7,11 +7,13 @@
 //! takes messages from its bounded outbox and writes everything queued in one
 //! syscall. What to send and whom to keep is decided by the node thread.
 
+mod budget;
 mod connection;
 mod listener;
 mod threads;
 
-pub use self::connection::{PeerLink, spawn_dial};
+pub use self::budget::{ByteBudget, NET_QUEUE_BYTES};
+pub use self::connection::{OUTBOX_HIGH_WATER_BYTES, PeerLink, spawn_dial};
 pub use self::listener::{Listener, wake_accept};
 pub use self::threads::Threads;
 
@@ -19,9 +21,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use crossbeam_channel::Sender;
-
-use crate::node::NodeEvent;
+use crate::node::NodeTx;
 use crate::proto::Message;
 use crate::transport::TransportError;
 use crate::wire::Hello;
@@ -70,7 +70,7 @@ pub enum NetEvent {
 #[derive(Clone)]
 pub struct ConnContext {
     /// The node thread's queue.
-    pub node_tx: Sender<NodeEvent>,
+    pub node_tx: NodeTx,
     /// This host's hello (the high-priority flag is set per dial).
     pub hello: Hello,
     /// Capacity of each peer's outbox, in messages.
@@ -82,6 +82,8 @@ pub struct ConnContext {
     pub threads: Threads,
     /// Bytes moved over all peer connections.
     pub traffic: Arc<Traffic>,
+    /// Bounds the bytes of messages waiting in the node's net queue.
+    pub inbound: Arc<ByteBudget>,
     next_conn: Arc<AtomicU64>,
     live: Arc<AtomicUsize>,
 }
@@ -89,7 +91,7 @@ pub struct ConnContext {
 impl ConnContext {
     /// A context for a node whose queue is `node_tx`.
     pub fn new(
-        node_tx: Sender<NodeEvent>,
+        node_tx: NodeTx,
         hello: Hello,
         peer_queue: usize,
         max_connections: usize,
@@ -101,6 +103,7 @@ impl ConnContext {
             max_connections,
             threads: Threads::default(),
             traffic: Arc::default(),
+            inbound: Arc::new(ByteBudget::new(NET_QUEUE_BYTES)),
             next_conn: Arc::new(AtomicU64::new(1)),
             live: Arc::new(AtomicUsize::new(0)),
         }

@@ -3,37 +3,59 @@
 //!
 //! It is the only thread that reads the clock for the core and the only owner
 //! of the core and of the connection table, so neither needs a lock. It never
-//! blocks on anything but its own queue: sends to peers and clients use
-//! `try_send`, and a full queue is a decision (drop the slow peer or client),
-//! not a wait.
+//! blocks on anything but its own queues: sends to peers and clients use
+//! `try_send`.
+//!
+//! Flow control: the node takes new items (from peers or local announcements)
+//! only while it can pass them on. A peer outbox at or above half of
+//! `peer_queue` is *congested*: the node then stops taking items until it
+//! drains, so a burst backs up through TCP to its source instead of being
+//! dropped. A peer whose outbox holds messages and whose writer makes no
+//! progress for [`STUCK_PEER_TIMEOUT`] is dropped as too slow, so one stuck
+//! peer cannot hold everyone back for long. See [`super::inbox`].
 
 use std::collections::{HashMap, HashSet};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, TrySendError};
+use crossbeam_channel::{TrySendError, never, select};
 use log::{debug, info, warn};
 use rand::rngs::StdRng;
 
+use super::inbox::Inbox;
 use super::{NeighbourInfo, NodeEvent, NodeStats};
 use crate::client::Notification;
-use crate::net::{ConnContext, ConnId, NetEvent, PeerLink, spawn_dial};
+use crate::net::{ConnContext, ConnId, NetEvent, OUTBOX_HIGH_WATER_BYTES, PeerLink, spawn_dial};
 use crate::proto::{Action, ClientId, Core, Event, Message, PeerId};
 use crate::subscriptions::Subscriptions;
 use crate::transport::TransportError;
-use crate::wire::Hello;
+use crate::wire::{self, Hello};
+
+/// A peer whose outbox holds messages but whose writer completed no write
+/// for this long is dropped as too slow (a guess: far beyond a healthy
+/// stall on a LAN or across continents, short enough that the network does
+/// not wait long behind a stuck host).
+pub const STUCK_PEER_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// While congested, the node looks at the outboxes again this often.
+const CONGESTION_POLL: Duration = Duration::from_millis(1);
 
 /// The connection currently used for one peer.
 struct PeerConn {
     conn: ConnId,
     outbound: bool,
     link: PeerLink,
+    /// The writer's write count when last seen changing (or the outbox
+    /// empty), and when.
+    progress: (u64, Instant),
 }
 
 /// The state of the node thread.
 pub(super) struct Driver {
     core: Core<StdRng>,
-    rx: Receiver<NodeEvent>,
+    inbox: Inbox,
     ctx: ConnContext,
+    /// An outbox holding this many messages is congested.
+    high_water: usize,
     subscriptions: Subscriptions,
     /// One connection per neighbour.
     peers: HashMap<PeerId, PeerConn>,
@@ -49,13 +71,14 @@ pub(super) struct Driver {
 impl Driver {
     pub(super) fn new(
         core: Core<StdRng>,
-        rx: Receiver<NodeEvent>,
+        inbox: Inbox,
         ctx: ConnContext,
         subscriptions: Subscriptions,
     ) -> Driver {
         Driver {
             core,
-            rx,
+            inbox,
+            high_water: (ctx.peer_queue / 2).max(1),
             ctx,
             subscriptions,
             peers: HashMap::new(),
@@ -68,16 +91,73 @@ impl Driver {
     /// Runs until [`NodeEvent::Shutdown`] or until every sender is gone.
     pub(super) fn run(mut self) {
         self.execute_actions();
+        let closed = never();
         loop {
-            let deadline = self.core.poll_timeout();
-            match self.rx.recv_deadline(deadline) {
-                Ok(NodeEvent::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
+            let now = Instant::now();
+            let congested = self.check_outboxes(now);
+            let take_local = !congested;
+            let take_net = take_local && self.core.wants_items();
+            let mut deadline = self.core.poll_timeout();
+            if congested {
+                deadline = deadline.min(now + CONGESTION_POLL);
+            }
+            let local = if take_local {
+                &self.inbox.local
+            } else {
+                &closed
+            };
+            let net = if take_net { &self.inbox.net } else { &closed };
+            let event = select! {
+                recv(self.inbox.control) -> e => e,
+                recv(local) -> e => e,
+                recv(net) -> e => e,
+                default(deadline.saturating_duration_since(now)) => {
+                    self.core.handle_timeout(Instant::now());
+                    self.execute_actions();
+                    continue;
+                }
+            };
+            match event {
+                Ok(NodeEvent::Shutdown) | Err(_) => break,
                 Ok(event) => self.on_event(event),
-                Err(RecvTimeoutError::Timeout) => self.core.handle_timeout(Instant::now()),
             }
             self.execute_actions();
         }
         self.close_all();
+    }
+
+    /// True when some outbox is congested. Drops peers that are stuck: an
+    /// outbox with messages and no completed write for [`STUCK_PEER_TIMEOUT`].
+    fn check_outboxes(&mut self, now: Instant) -> bool {
+        let mut congested = false;
+        let mut stuck = Vec::new();
+        for (peer, p) in &mut self.peers {
+            let queued = p.link.queued();
+            let writes = p.link.writes();
+            if queued == 0 || writes != p.progress.0 {
+                p.progress = (writes, now);
+            } else if now.duration_since(p.progress.1) >= STUCK_PEER_TIMEOUT {
+                stuck.push(*peer);
+            }
+            congested |=
+                queued >= self.high_water || p.link.queued_bytes() >= OUTBOX_HIGH_WATER_BYTES;
+        }
+        for peer in stuck {
+            warn!(
+                "peer {peer} too slow: no progress writing to it for {STUCK_PEER_TIMEOUT:?}; disconnecting"
+            );
+            self.drop_slow_peer(peer, now);
+        }
+        congested
+    }
+
+    fn drop_slow_peer(&mut self, peer: PeerId, now: Instant) {
+        self.counters.slow_peers_dropped += 1;
+        if let Some(p) = self.peers.remove(&peer) {
+            p.link.close_now();
+        }
+        self.logged_up.remove(&peer);
+        self.core.handle(Event::PeerDown { peer }, now);
     }
 
     fn on_event(&mut self, event: NodeEvent) {
@@ -104,6 +184,7 @@ impl Driver {
                 link,
             } => self.on_up(conn, remote, dialed, link, now),
             NetEvent::Message { conn, msg } => {
+                self.ctx.inbound.release(wire::encoded_len(&msg));
                 if let Some(&from) = self.conns.get(&conn) {
                     self.core.handle(Event::Received { from, msg }, now);
                 }
@@ -144,6 +225,7 @@ impl Driver {
                 conn,
                 outbound,
                 link,
+                progress: (0, now),
             };
             if self.peers.insert(peer, new).is_some() {
                 debug!("peer {peer}: switched to connection {conn}");
@@ -210,6 +292,14 @@ impl Driver {
                     let clients = self.deliver(&n);
                     self.core
                         .handle(Event::Notified { item, clients }, Instant::now());
+                }
+                Action::DropClient { client } => {
+                    self.counters.slow_clients_kicked += 1;
+                    warn!(
+                        "API client {} too slow: it gave no verdict for too long while the validation window is full; disconnecting",
+                        client.0
+                    );
+                    self.subscriptions.kick(client);
                 }
                 Action::Penalize { peer, reason } => {
                     self.counters.penalties += 1;
@@ -278,6 +368,8 @@ impl Driver {
 
     fn close_all(&mut self) {
         info!("stats: {}", self.stats());
+        // Readers waiting for room in the net queue must not wait forever.
+        self.ctx.inbound.close();
         for (_, p) in self.peers.drain() {
             p.link.close_now();
         }

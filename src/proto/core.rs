@@ -10,7 +10,7 @@ use super::Outbox;
 use super::broadcast::{Broadcast, Offered};
 use super::membership::{LinkUp, Membership, MembershipConfig, Neighbour};
 use super::types::{Action, ClientId, Event, Item, ItemId, Message, Misbehaviour, PeerId};
-use super::validation::{Validation, Verdict};
+use super::validation::{self, Validation, Verdict};
 
 /// Settings of the protocol core (the part of the config it needs).
 #[derive(Clone, Debug)]
@@ -23,6 +23,14 @@ pub struct ProtoConfig {
     pub seen_capacity: usize,
     /// How long an item waits for local verdicts.
     pub validation_timeout: Duration,
+    /// The validation window: while this many items wait for local
+    /// verdicts, [`Core::wants_items`] says no, so the driver stops reading
+    /// items from peers instead of letting the cache push waiting items out.
+    pub max_pending: usize,
+    /// While the validation window is full, a client that owes verdicts and
+    /// gave none for this long is disconnected as too slow: it is what holds
+    /// the window shut.
+    pub client_silence: Duration,
     /// How often membership does its periodic work.
     pub tick_interval: Duration,
     /// Where to join; None for the first host of a network.
@@ -33,14 +41,21 @@ impl ProtoConfig {
     /// Settings with the given degree and cache size and defaults elsewhere:
     /// a seen-set of 64 × cache_size ids but at least 65,536 (a guess: many
     /// times the items one host sees while a copy can still be in flight),
-    /// a 5 s validation deadline (SPEC §4) and a 200 ms tick (a guess: fast
-    /// joins, negligible cost).
+    /// a 5 s validation deadline (SPEC §4), a validation window of half the
+    /// cache (the other half keeps spread items; waiting items are then never
+    /// evicted), a client silence of 2 s (a guess: far beyond a healthy
+    /// module's answer time, short enough that a stuck module holds up the
+    /// others only briefly) and a 200 ms tick (a guess: fast joins,
+    /// negligible cost).
     pub fn new(degree: usize, cache_size: usize) -> ProtoConfig {
+        let max_pending = (cache_size / 2).clamp(1, validation::MAX_PENDING);
         ProtoConfig {
             degree,
             cache_size,
             seen_capacity: (cache_size.saturating_mul(64)).max(1 << 16),
             validation_timeout: Duration::from_secs(5),
+            max_pending,
+            client_silence: Duration::from_secs(2),
             tick_interval: Duration::from_millis(200),
             bootstrapper: None,
         }
@@ -68,6 +83,8 @@ pub struct Stats {
     pub expired: u64,
     /// Items that left the cache before they could spread.
     pub evicted_unspread: u64,
+    /// Clients disconnected for holding the validation window shut.
+    pub slow_clients: u64,
 }
 
 /// The protocol state machine of one host. See the [module docs](super).
@@ -82,6 +99,8 @@ pub struct Core<R> {
     out: Outbox,
     stats: Stats,
     cache_size: usize,
+    max_pending: usize,
+    client_silence: Duration,
     /// Items announced here while there was no neighbour to send them to
     /// (at most `cache_size`; items that left the cache are skipped).
     unsent: VecDeque<ItemId>,
@@ -103,6 +122,8 @@ impl<R: Rng> Core<R> {
             out: Outbox::default(),
             stats: Stats::default(),
             cache_size: config.cache_size.max(1),
+            max_pending: config.max_pending.max(1),
+            client_silence: config.client_silence,
             unsent: VecDeque::new(),
         };
         core.membership.start(&mut core.out);
@@ -134,6 +155,13 @@ impl<R: Rng> Core<R> {
         self.validation.len()
     }
 
+    /// False while the validation window is full: the driver should stop
+    /// taking items from peers (their connections then push back through TCP)
+    /// until local verdicts, departures or deadlines make room.
+    pub fn wants_items(&self) -> bool {
+        self.validation.len() < self.max_pending
+    }
+
     /// Takes the next action to carry out.
     pub fn poll_action(&mut self) -> Option<Action> {
         self.out.pop()
@@ -157,6 +185,20 @@ impl<R: Rng> Core<R> {
         if now >= self.next_tick {
             self.next_tick = now + self.tick_interval;
             self.membership.on_tick(now, &mut self.rng, &mut self.out);
+            self.drop_silent_clients(now);
+        }
+    }
+
+    /// While the validation window is full, disconnects the clients that hold
+    /// it shut: they owe verdicts and gave none for `client_silence`.
+    fn drop_silent_clients(&mut self, now: Instant) {
+        if self.wants_items() {
+            return;
+        }
+        for client in self.validation.silent_clients(now, self.client_silence) {
+            self.stats.slow_clients += 1;
+            self.out.push(Action::DropClient { client });
+            self.on_client_gone(client);
         }
     }
 
@@ -200,7 +242,7 @@ impl<R: Rng> Core<R> {
                 if !clients.is_empty() {
                     self.stats.delivered += 1;
                 }
-                let verdict = self.validation.on_notified(item, clients);
+                let verdict = self.validation.on_notified(item, clients, now);
                 self.on_verdict(verdict);
             }
             Event::Validation {
@@ -208,7 +250,7 @@ impl<R: Rng> Core<R> {
                 msg_id,
                 valid,
             } => {
-                let verdict = self.validation.on_validation(client, msg_id, valid);
+                let verdict = self.validation.on_validation(client, msg_id, valid, now);
                 self.on_verdict(verdict);
             }
             Event::ClientGone { client } => self.on_client_gone(client),

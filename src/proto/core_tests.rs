@@ -540,3 +540,62 @@ fn the_same_seed_gives_the_same_actions() {
     assert_eq!(first, scripted_run(SEED));
     assert_ne!(first, scripted_run(SEED + 1), "the seed matters");
 }
+
+#[test]
+fn a_full_validation_window_stops_taking_items_and_drops_the_silent_client() {
+    // cache_size 4: a window of 2 items waiting for verdicts.
+    let mut rig = Rig::new(config(4, 4));
+    rig.link(2);
+    rig.link(3);
+    let (first, second) = (item(1, 0), item(2, 0));
+    for (n, it) in [&first, &second].into_iter().enumerate() {
+        let got = rig.receive(2, Message::Item(it.clone()), 1);
+        assert_eq!(got, vec![deliver(it, n as u16)]);
+        let notified = Event::Notified {
+            item: it.id,
+            clients: vec![CLIENT_A, CLIENT_B],
+        };
+        assert_eq!(rig.handle(notified, 1), vec![]);
+    }
+    assert!(!rig.core.wants_items());
+    // B keeps answering, A says nothing.
+    let verdict = Event::Validation {
+        client: CLIENT_B,
+        msg_id: MsgId(0),
+        valid: true,
+    };
+    assert_eq!(rig.handle(verdict, 1500), vec![]);
+    // A was notified at 1 ms: silent for 2 s at 2001 ms.
+    let at_2s = rig.timeout(2001);
+    assert!(
+        at_2s.contains(&Action::DropClient { client: CLIENT_A }),
+        "{at_2s:?}"
+    );
+    assert!(
+        !at_2s.contains(&Action::DropClient { client: CLIENT_B }),
+        "B gave a verdict at 1.5 s"
+    );
+    // With A gone, the item B judged valid spreads; the window has room again.
+    assert!(
+        at_2s.contains(&send(3, Message::Item(first.clone()))),
+        "{at_2s:?}"
+    );
+    assert!(rig.core.wants_items());
+    assert_eq!(rig.core.stats().slow_clients, 1);
+}
+
+#[test]
+fn a_slow_client_is_not_dropped_while_the_window_has_room() {
+    let mut rig = Rig::new(config(4, 100));
+    rig.link(2);
+    let it = item(1, 0);
+    rig.receive(2, Message::Item(it.clone()), 1);
+    let notified = Event::Notified {
+        item: it.id,
+        clients: vec![CLIENT_A],
+    };
+    rig.handle(notified, 1);
+    assert!(rig.core.wants_items());
+    let later = rig.timeout(4000);
+    assert!(!later.iter().any(|a| matches!(a, Action::DropClient { .. })));
+}

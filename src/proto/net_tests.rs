@@ -304,6 +304,9 @@ impl TestNet {
                     item, msg_id, data, ..
                 } => self.deliver(node, item, msg_id, data),
                 Action::Penalize { .. } => self.nodes[node].penalties += 1,
+                Action::DropClient { client } => {
+                    panic!("node {node}: fake client {client:?} dropped as too slow")
+                }
             }
         }
         let due = self.nodes[node].core.poll_timeout().max(self.now);

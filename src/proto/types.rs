@@ -266,6 +266,13 @@ pub enum Action {
         /// Its data.
         data: Arc<[u8]>,
     },
+    /// Disconnect a local client that holds the full validation window shut
+    /// (it owes verdicts and stopped giving them); the core already treats it
+    /// as gone.
+    DropClient {
+        /// Who.
+        client: ClientId,
+    },
     /// Report a peer's misbehaviour to peer accounting.
     Penalize {
         /// Who.

@@ -9,6 +9,12 @@
 //! and its sender is held to account), or the deadline passes (it never
 //! spreads). A message id names its item only while the item waits; verdicts
 //! for unknown or expired ids are ignored.
+//!
+//! The table also tracks, per client, how many verdicts it owes and when it
+//! last gave one, so the core can tell a client that stopped reading or
+//! judging ([`Validation::silent_clients`]) and disconnect it before it holds
+//! the host's validation window for long (SPEC §4: a client that stops
+//! reading must not stall the others).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -59,6 +65,17 @@ pub struct Validation {
     /// skipped when they come up (the item id is the staleness guard).
     deadlines: VecDeque<(Instant, MsgId, ItemId)>,
     next_id: u16,
+    /// Clients owing at least one verdict.
+    owing: HashMap<ClientId, Owing>,
+}
+
+/// What one client owes.
+#[derive(Debug, Clone, Copy)]
+struct Owing {
+    /// Verdicts owed.
+    count: usize,
+    /// When it last gave a verdict, or was first notified while owing none.
+    last_heard: Instant,
 }
 
 impl Validation {
@@ -70,7 +87,26 @@ impl Validation {
             by_item: HashMap::new(),
             deadlines: VecDeque::new(),
             next_id: 0,
+            owing: HashMap::new(),
         }
+    }
+
+    /// Verdicts `client` owes.
+    pub fn outstanding(&self, client: ClientId) -> usize {
+        self.owing.get(&client).map_or(0, |o| o.count)
+    }
+
+    /// Clients that owe verdicts and gave none for `silence` or longer, in
+    /// id order.
+    pub fn silent_clients(&self, now: Instant, silence: Duration) -> Vec<ClientId> {
+        let mut silent: Vec<ClientId> = self
+            .owing
+            .iter()
+            .filter(|(_, o)| now.saturating_duration_since(o.last_heard) >= silence)
+            .map(|(c, _)| *c)
+            .collect();
+        silent.sort();
+        silent
     }
 
     /// Number of items waiting.
@@ -114,13 +150,20 @@ impl Validation {
 
     /// Records which clients were handed `item`. With none, the item needs no
     /// verdict and is valid at once.
-    pub fn on_notified(&mut self, item: ItemId, clients: Vec<ClientId>) -> Verdict {
+    pub fn on_notified(&mut self, item: ItemId, clients: Vec<ClientId>, now: Instant) -> Verdict {
         let Some(&msg_id) = self.by_item.get(&item) else {
             return Verdict::Waiting;
         };
         if clients.is_empty() {
             self.remove(msg_id);
             return Verdict::Valid { item };
+        }
+        for client in &clients {
+            let owing = self.owing.entry(*client).or_insert(Owing {
+                count: 0,
+                last_heard: now,
+            });
+            owing.count += 1;
         }
         if let Some(p) = self.pending.get_mut(&msg_id) {
             p.awaiting = clients;
@@ -129,8 +172,18 @@ impl Validation {
     }
 
     /// A client's verdict on the item it knows as `msg_id`. Verdicts from
-    /// clients that were not notified of it, and for unknown ids, are ignored.
-    pub fn on_validation(&mut self, client: ClientId, msg_id: MsgId, valid: bool) -> Verdict {
+    /// clients that were not notified of it, and for unknown ids, are ignored
+    /// (but show that the client is alive).
+    pub fn on_validation(
+        &mut self,
+        client: ClientId,
+        msg_id: MsgId,
+        valid: bool,
+        now: Instant,
+    ) -> Verdict {
+        if let Some(o) = self.owing.get_mut(&client) {
+            o.last_heard = now;
+        }
         let Some(p) = self.pending.get_mut(&msg_id) else {
             return Verdict::Waiting;
         };
@@ -143,8 +196,9 @@ impl Validation {
             return Verdict::Invalid { item, from };
         }
         p.awaiting.swap_remove(pos);
-        if p.awaiting.is_empty() {
-            let item = p.item;
+        let (now_empty, item) = (p.awaiting.is_empty(), p.item);
+        settle(&mut self.owing, client);
+        if now_empty {
             self.remove(msg_id);
             return Verdict::Valid { item };
         }
@@ -154,6 +208,7 @@ impl Validation {
     /// A client went away: it owes no verdicts any more. Returns the items
     /// that were waiting only for it and are now valid.
     pub fn on_client_gone(&mut self, client: ClientId) -> Vec<ItemId> {
+        self.owing.remove(&client);
         let mut now_valid = Vec::new();
         for (msg_id, p) in self.pending.iter_mut() {
             let before = p.awaiting.len();
@@ -235,6 +290,19 @@ impl Validation {
     fn remove(&mut self, msg_id: MsgId) {
         if let Some(p) = self.pending.remove(&msg_id) {
             self.by_item.remove(&p.item);
+            for client in p.awaiting {
+                settle(&mut self.owing, client);
+            }
+        }
+    }
+}
+
+/// One verdict `client` owed is no longer owed.
+fn settle(owing: &mut HashMap<ClientId, Owing>, client: ClientId) {
+    if let Some(o) = owing.get_mut(&client) {
+        o.count -= 1;
+        if o.count == 0 {
+            owing.remove(&client);
         }
     }
 }
@@ -261,7 +329,7 @@ mod tests {
         let (mut v, now) = setup();
         let item = ItemId::from_u64(1);
         v.begin(item, peer(), now);
-        assert_eq!(v.on_notified(item, vec![]), Verdict::Valid { item });
+        assert_eq!(v.on_notified(item, vec![], now), Verdict::Valid { item });
         assert!(v.is_empty());
     }
 
@@ -270,11 +338,11 @@ mod tests {
         let (mut v, now) = setup();
         let item = ItemId::from_u64(1);
         let (id, _) = v.begin(item, peer(), now);
-        v.on_notified(item, vec![A, B]);
-        assert_eq!(v.on_validation(A, id, true), Verdict::Waiting);
-        assert_eq!(v.on_validation(A, id, true), Verdict::Waiting);
-        assert_eq!(v.on_validation(B, id, true), Verdict::Valid { item });
-        assert_eq!(v.on_validation(B, id, true), Verdict::Waiting);
+        v.on_notified(item, vec![A, B], now);
+        assert_eq!(v.on_validation(A, id, true, now), Verdict::Waiting);
+        assert_eq!(v.on_validation(A, id, true, now), Verdict::Waiting);
+        assert_eq!(v.on_validation(B, id, true, now), Verdict::Valid { item });
+        assert_eq!(v.on_validation(B, id, true, now), Verdict::Waiting);
     }
 
     #[test]
@@ -282,9 +350,9 @@ mod tests {
         let (mut v, now) = setup();
         let item = ItemId::from_u64(1);
         let (id, _) = v.begin(item, peer(), now);
-        v.on_notified(item, vec![A, B]);
-        v.on_validation(A, id, true);
-        let verdict = v.on_validation(B, id, false);
+        v.on_notified(item, vec![A, B], now);
+        v.on_validation(A, id, true, now);
+        let verdict = v.on_validation(B, id, false, now);
         assert_eq!(verdict, Verdict::Invalid { item, from: peer() });
         assert!(v.is_empty());
     }
@@ -294,10 +362,10 @@ mod tests {
         let (mut v, now) = setup();
         let item = ItemId::from_u64(1);
         let (id, _) = v.begin(item, peer(), now);
-        v.on_notified(item, vec![A]);
-        assert_eq!(v.on_validation(B, id, false), Verdict::Waiting);
-        assert_eq!(v.on_validation(A, MsgId(999), true), Verdict::Waiting);
-        assert_eq!(v.on_validation(A, id, true), Verdict::Valid { item });
+        v.on_notified(item, vec![A], now);
+        assert_eq!(v.on_validation(B, id, false, now), Verdict::Waiting);
+        assert_eq!(v.on_validation(A, MsgId(999), true, now), Verdict::Waiting);
+        assert_eq!(v.on_validation(A, id, true, now), Verdict::Valid { item });
     }
 
     #[test]
@@ -306,10 +374,55 @@ mod tests {
         let (i1, i2) = (ItemId::from_u64(1), ItemId::from_u64(2));
         v.begin(i1, peer(), now);
         v.begin(i2, peer(), now);
-        v.on_notified(i1, vec![A]);
-        v.on_notified(i2, vec![A, B]);
+        v.on_notified(i1, vec![A], now);
+        v.on_notified(i2, vec![A, B], now);
         assert_eq!(v.on_client_gone(A), vec![i1]);
         assert_eq!(v.len(), 1);
+    }
+
+    #[test]
+    fn a_client_owing_verdicts_and_giving_none_is_silent() {
+        let (mut v, now) = setup();
+        let second = Duration::from_secs(1);
+        let (m1, _) = v.begin(ItemId::from_u64(1), peer(), now);
+        v.begin(ItemId::from_u64(2), peer(), now);
+        v.on_notified(ItemId::from_u64(1), vec![A, B], now);
+        v.on_notified(ItemId::from_u64(2), vec![A, B], now);
+        assert!(v.silent_clients(now + second, 2 * second).is_empty());
+        v.on_validation(B, m1, true, now + second);
+        assert_eq!(v.silent_clients(now + 2 * second, 2 * second), vec![A]);
+        assert_eq!(
+            v.silent_clients(now + 3 * second, 2 * second),
+            vec![A, B],
+            "B still owes one and was last heard at 1 s"
+        );
+        v.on_client_gone(A);
+        assert_eq!(v.outstanding(A), 0);
+        assert_eq!(v.outstanding(B), 1);
+    }
+
+    #[test]
+    fn verdicts_owed_are_settled_by_verdicts_expiry_and_invalidity() {
+        let (mut v, now) = setup();
+        let (i1, i2, i3) = (
+            ItemId::from_u64(1),
+            ItemId::from_u64(2),
+            ItemId::from_u64(3),
+        );
+        let (m1, _) = v.begin(i1, peer(), now);
+        v.begin(i2, peer(), now + Duration::from_secs(1));
+        let (m3, _) = v.begin(i3, peer(), now);
+        for i in [i1, i2, i3] {
+            v.on_notified(i, vec![A, B], now);
+        }
+        v.on_validation(A, m1, true, now);
+        assert_eq!((v.outstanding(A), v.outstanding(B)), (2, 3));
+        v.on_validation(A, m3, false, now);
+        assert_eq!((v.outstanding(A), v.outstanding(B)), (1, 2));
+        v.expire(now + Duration::from_secs(5));
+        assert_eq!((v.outstanding(A), v.outstanding(B)), (1, 1));
+        v.expire(now + Duration::from_secs(6));
+        assert_eq!((v.outstanding(A), v.outstanding(B)), (0, 0));
     }
 
     #[test]
@@ -317,11 +430,11 @@ mod tests {
         let (mut v, now) = setup();
         let item = ItemId::from_u64(1);
         let (id, _) = v.begin(item, peer(), now);
-        v.on_notified(item, vec![A]);
+        v.on_notified(item, vec![A], now);
         assert_eq!(v.next_deadline(), Some(now + Duration::from_secs(5)));
         assert!(v.expire(now + Duration::from_secs(4)).is_empty());
         assert_eq!(v.expire(now + Duration::from_secs(5)), vec![item]);
-        assert_eq!(v.on_validation(A, id, true), Verdict::Waiting);
+        assert_eq!(v.on_validation(A, id, true, now), Verdict::Waiting);
         assert_eq!(v.next_deadline(), None);
     }
 
