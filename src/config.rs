@@ -62,19 +62,23 @@ pub const DEFAULT_VALIDATION_TIMEOUT_MS: u64 = 5000;
 /// module could reasonably need; beyond it items would be stale anyway.
 pub const VALIDATION_TIMEOUT_MS_RANGE: RangeInclusive<u64> = 1..=600_000;
 
-/// Default `client_queue`: about 20 s of notifications at 200 items/s before a
-/// client that stopped reading is disconnected. A guess; note the worst case of
-/// 4096 maximal items is about 256 MiB per stuck client, so hosts with many
-/// clients should lower it.
-pub const DEFAULT_CLIENT_QUEUE: usize = 4096;
+/// Default `client_queue`: notifications waiting for one API client to read
+/// them. Flow control keeps a healthy client far below it (items wait for
+/// verdicts in the validation window of `cache_size / 2`, and a client that
+/// holds the full window silently is disconnected), so it only catches a
+/// client that stopped reading while items need no verdict from it. A guess;
+/// the notifications share their data with the cache, so the queue itself
+/// costs little.
+pub const DEFAULT_CLIENT_QUEUE: usize = 1024;
 
 /// Allowed `client_queue`; the ceiling guards against typos.
 pub const CLIENT_QUEUE_RANGE: RangeInclusive<usize> = 1..=1_000_000;
 
-/// Default `peer_queue`: the same reasoning and the same guess as
-/// [`DEFAULT_CLIENT_QUEUE`], per peer connection (worst case about 256 MiB per
-/// stuck peer; `degree` bounds how many there are).
-pub const DEFAULT_PEER_QUEUE: usize = 4096;
+/// Default `peer_queue`: messages waiting for one peer connection's writer.
+/// From half of it (or 1 MiB) on the outbox counts as congested and the node
+/// stops taking new items until it drains; full, the peer is dropped. 1024
+/// small items batch well into one write; a guess, not a measured optimum.
+pub const DEFAULT_PEER_QUEUE: usize = 1024;
 
 /// Allowed `peer_queue`; the ceiling guards against typos.
 pub const PEER_QUEUE_RANGE: RangeInclusive<usize> = 1..=1_000_000;

@@ -24,7 +24,7 @@ pub const LEN_PREFIX: usize = 4;
 /// The writer stops gathering queued messages into one write at this many
 /// bytes (a guess: large enough to batch hundreds of small items, small
 /// enough to keep the buffer cheap).
-pub const COALESCE_LIMIT: usize = 256 * 1024;
+pub const COALESCE_LIMIT: usize = 64 * 1024;
 
 /// A write that makes no progress for this long closes the connection (a
 /// guess: far above any healthy stall, short enough to free the thread).
@@ -89,11 +89,11 @@ pub struct FrameReader {
 }
 
 impl FrameReader {
-    /// Reads from `stream`, buffering 64 KiB at a time so small frames cost
+    /// Reads from `stream`, buffering 32 KiB at a time so small frames cost
     /// one syscall per batch, not per frame.
     pub fn new(stream: TcpStream) -> FrameReader {
         FrameReader {
-            inner: BufReader::with_capacity(64 * 1024, stream),
+            inner: BufReader::with_capacity(32 * 1024, stream),
             buf: Vec::new(),
             bytes: 0,
         }

@@ -28,7 +28,7 @@ use crate::proto::{DataType, MsgId, Ttl};
 
 /// Notifications gathered into one write, in bytes (as for peers: batches
 /// of small items in one syscall, a bounded buffer).
-const COALESCE_LIMIT: usize = 256 * 1024;
+const COALESCE_LIMIT: usize = 64 * 1024;
 
 /// Open client sockets, so shutdown can close them all. A lock because both
 /// the listener thread (insert) and client threads (remove) touch it; held

@@ -21,8 +21,9 @@ use super::NodeEvent;
 use crate::proto::Event;
 
 /// Capacity of each of the node thread's queues, in events (a guess: deep
-/// enough to absorb bursts from many peers, small enough to bound memory).
-pub const NODE_QUEUE: usize = 4096;
+/// enough to absorb bursts from many peers; the net queue is also bounded in
+/// bytes by [`crate::net::NET_QUEUE_BYTES`]).
+pub const NODE_QUEUE: usize = 1024;
 
 /// The sending side of the node's queues; cheap to clone.
 #[derive(Clone, Debug)]
