@@ -502,11 +502,33 @@ fn a_peer_that_went_down_is_redialed_only_after_the_jittered_backoff() {
     assert_eq!(rig.timeout(200), vec![send(3, Message::GetPeers)]);
     // The back-off is 5 s spread over 50-150 %: never before 2.5 s, always by 7.5 s.
     assert_eq!(rig.timeout(2400), vec![send(3, Message::GetPeers)]);
-    let dial = Action::Connect {
-        addr: addr(2),
+    let later = rig.timeout(7500);
+    let redialed = |a: &Action| matches!(a, Action::Connect { addr: to, .. } if *to == addr(2));
+    assert!(later.iter().any(redialed), "{later:?}");
+}
+
+#[test]
+fn a_host_stuck_below_degree_escalates_to_high_priority() {
+    let mut rig = Rig::new(config(3, 10));
+    rig.link(2);
+    // Peer 3 is known but refuses (a referral, then the connection closes).
+    rig.receive(2, Message::Peers(vec![addr(3)]), 1);
+    let first = rig.timeout(200);
+    let low = Action::Connect {
+        addr: addr(3),
         high_priority: false,
     };
-    assert!(rig.timeout(7500).contains(&dial));
+    assert!(first.contains(&low), "{first:?}");
+    rig.handle(outbound(3), 210);
+    rig.handle(Event::PeerDown { peer: peer(3) }, 220);
+    // Still below degree 5 s after the last gain (peer 3 at 210 ms): the
+    // next dial asks with high priority, back-off or not.
+    let escalated = rig.timeout(5400);
+    let high = Action::Connect {
+        addr: addr(3),
+        high_priority: true,
+    };
+    assert!(escalated.contains(&high), "{escalated:?}");
 }
 
 /// A fixed run of events through a core seeded with `seed`; every action.

@@ -39,17 +39,23 @@ pub struct MembershipConfig {
     pub backoff: Duration,
     /// How often a host below `degree` asks a neighbour for more addresses.
     pub exchange_interval: Duration,
+    /// A host that has neighbours but has stayed below `degree` this long
+    /// without gaining one dials with high priority (once per period), so a
+    /// group of full hosts cannot keep it out forever.
+    pub escalate_after: Duration,
 }
 
 impl MembershipConfig {
     /// Defaults for a given degree. The numbers are guesses sized for small
-    /// networks: 128 known addresses, 5 s back-off, an exchange every 2 s.
+    /// networks: 128 known addresses, 5 s back-off, an exchange every 2 s,
+    /// escalation after 5 s below degree.
     pub fn with_degree(degree: usize) -> MembershipConfig {
         MembershipConfig {
             degree: degree.max(1),
             max_known: 128,
             backoff: Duration::from_secs(5),
             exchange_interval: Duration::from_secs(2),
+            escalate_after: Duration::from_secs(5),
         }
     }
 }
@@ -92,6 +98,9 @@ pub struct Membership {
     dialing: BTreeSet<SocketAddr>,
     backoff: BTreeMap<SocketAddr, Instant>,
     next_exchange: Option<Instant>,
+    /// Since when this host has been below `degree` without gaining a
+    /// neighbour (None at degree).
+    below_since: Option<Instant>,
 }
 
 impl Membership {
@@ -112,6 +121,7 @@ impl Membership {
             dialing: BTreeSet::new(),
             backoff: BTreeMap::new(),
             next_exchange: None,
+            below_since: None,
         }
     }
 
@@ -170,6 +180,7 @@ impl Membership {
             since: now,
         };
         self.active.insert(peer, neighbour);
+        self.below_since = (self.active.len() < self.config.degree).then_some(now);
         out.push(Action::Send {
             to: peer,
             msg: Message::GetPeers,
@@ -224,24 +235,22 @@ impl Membership {
     /// neighbour for more addresses now and then.
     pub fn on_tick<R: Rng>(&mut self, now: Instant, rng: &mut R, out: &mut Outbox) {
         self.backoff.retain(|_, until| *until > now);
-        let busy = self.active.len() + self.dialing.len();
-        if busy >= self.config.degree {
+        if self.active.len() >= self.config.degree {
+            self.below_since = None;
             return;
         }
-        let isolated = self.active.is_empty();
-        let wanted = if isolated {
-            usize::from(self.dialing.is_empty())
-        } else {
-            self.config.degree - busy
-        };
-        let mut candidates = self.dial_candidates();
-        if candidates.is_empty() && isolated && self.dialing.is_empty() {
-            candidates.extend(self.bootstrapper.filter(|b| !self.backoff.contains_key(b)));
+        let below_since = *self.below_since.get_or_insert(now);
+        if self.active.len() + self.dialing.len() < self.config.degree {
+            if !self.active.is_empty()
+                && now.duration_since(below_since) >= self.config.escalate_after
+            {
+                self.below_since = Some(now);
+                self.escalate(rng, out);
+            } else {
+                self.dial_more(rng, out);
+            }
         }
-        for addr in candidates.sample(rng, wanted).copied().collect::<Vec<_>>() {
-            self.dial(addr, isolated, out);
-        }
-        if !isolated && self.next_exchange.is_none_or(|t| t <= now) {
+        if !self.active.is_empty() && self.next_exchange.is_none_or(|t| t <= now) {
             self.next_exchange = Some(now + self.config.exchange_interval);
             let peers: Vec<PeerId> = self.active.keys().copied().collect();
             if let Some(peer) = peers.choose(rng) {
@@ -250,6 +259,32 @@ impl Membership {
                     msg: Message::GetPeers,
                 });
             }
+        }
+    }
+
+    /// Dials known addresses to fill the free slots; an isolated host dials
+    /// one at a time with high priority, falling back to its bootstrapper.
+    fn dial_more<R: Rng>(&mut self, rng: &mut R, out: &mut Outbox) {
+        let isolated = self.active.is_empty();
+        let wanted = if isolated {
+            usize::from(self.dialing.is_empty())
+        } else {
+            self.config.degree - self.active.len() - self.dialing.len()
+        };
+        let mut candidates = self.dial_candidates(false);
+        if candidates.is_empty() && isolated && self.dialing.is_empty() {
+            candidates.extend(self.bootstrapper.filter(|b| !self.backoff.contains_key(b)));
+        }
+        for addr in candidates.sample(rng, wanted).copied().collect::<Vec<_>>() {
+            self.dial(addr, isolated, out);
+        }
+    }
+
+    /// Stuck below degree: one high-priority dial, even to an address that
+    /// refused us before (a full host then makes room).
+    fn escalate<R: Rng>(&mut self, rng: &mut R, out: &mut Outbox) {
+        if let Some(&addr) = self.dial_candidates(true).choose(rng) {
+            self.dial(addr, true, out);
         }
     }
 
@@ -270,12 +305,14 @@ impl Membership {
         });
     }
 
-    fn dial_candidates(&self) -> Vec<SocketAddr> {
+    /// Known addresses that are not neighbours and not being dialed; backed
+    /// off ones only if `ignore_backoff`.
+    fn dial_candidates(&self, ignore_backoff: bool) -> Vec<SocketAddr> {
         self.known
             .iter()
             .filter(|a| {
                 !self.dialing.contains(a)
-                    && !self.backoff.contains_key(a)
+                    && (ignore_backoff || !self.backoff.contains_key(a))
                     && !self.active.values().any(|n| n.addr == **a)
             })
             .copied()
