@@ -10,8 +10,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use super::{
-    CACHE_SIZE_RANGE, CLIENT_QUEUE_RANGE, Config, DEGREE_RANGE, Endpoint, GOSSIP_SECTION,
-    PEER_QUEUE_RANGE, VALIDATION_TIMEOUT_MS_RANGE, quote,
+    BAN_TIME_S_RANGE, CACHE_SIZE_RANGE, CLIENT_QUEUE_RANGE, Config, DEGREE_RANGE, Endpoint,
+    GOSSIP_SECTION, NetworkKey, PEER_QUEUE_RANGE, POW_DIFFICULTY_RANGE,
+    VALIDATION_TIMEOUT_MS_RANGE, quote,
 };
 
 /// What is wrong with one value, whatever file line or option it came from.
@@ -70,11 +71,17 @@ pub enum Key {
     ClientQueue,
     /// `[gossip] peer_queue`: messages queued per peer connection.
     PeerQueue,
+    /// `[gossip] network_key`: the pre-shared key of a private network.
+    NetworkKey,
+    /// `[gossip] pow_difficulty`: proof-of-work bits required of identities.
+    PowDifficulty,
+    /// `[gossip] ban_time_s`: how long a misbehaving peer stays banned.
+    BanTimeS,
 }
 
 impl Key {
     /// Every key, in the order the config text and `--help` list them.
-    pub const ALL: [Key; 9] = [
+    pub const ALL: [Key; 12] = [
         Key::Hostkey,
         Key::ApiAddress,
         Key::P2pAddress,
@@ -84,6 +91,9 @@ impl Key {
         Key::ValidationTimeoutMs,
         Key::ClientQueue,
         Key::PeerQueue,
+        Key::NetworkKey,
+        Key::PowDifficulty,
+        Key::BanTimeS,
     ];
 
     /// The key's name in the config file.
@@ -98,6 +108,9 @@ impl Key {
             Key::ValidationTimeoutMs => "validation_timeout_ms",
             Key::ClientQueue => "client_queue",
             Key::PeerQueue => "peer_queue",
+            Key::NetworkKey => "network_key",
+            Key::PowDifficulty => "pow_difficulty",
+            Key::BanTimeS => "ban_time_s",
         }
     }
 
@@ -128,6 +141,9 @@ impl Key {
             Key::ValidationTimeoutMs => "validation-timeout-ms",
             Key::ClientQueue => "client-queue",
             Key::PeerQueue => "peer-queue",
+            Key::NetworkKey => "network-key",
+            Key::PowDifficulty => "pow-difficulty",
+            Key::BanTimeS => "ban-time-s",
         }
     }
 
@@ -138,6 +154,9 @@ impl Key {
             Key::ApiAddress | Key::P2pAddress | Key::Bootstrapper => "HOST:PORT",
             Key::ValidationTimeoutMs => "MS",
             Key::Degree | Key::CacheSize | Key::ClientQueue | Key::PeerQueue => "N",
+            Key::NetworkKey => "HEX",
+            Key::PowDifficulty => "BITS",
+            Key::BanTimeS => "SECONDS",
         }
     }
 
@@ -172,6 +191,19 @@ impl Key {
                 "messages queued for a slow peer before it is dropped, {}",
                 range(&PEER_QUEUE_RANGE)
             ),
+            Key::NetworkKey => "pre-shared key of a private network, 64 hex digits; \
+                                hosts without the same key cannot connect; empty for an open network"
+                .to_string(),
+            Key::PowDifficulty => format!(
+                "leading zero bits of proof of work required of every identity, {} to {}",
+                POW_DIFFICULTY_RANGE.start(),
+                POW_DIFFICULTY_RANGE.end()
+            ),
+            Key::BanTimeS => format!(
+                "seconds a misbehaving peer stays banned, {} to {}",
+                BAN_TIME_S_RANGE.start(),
+                BAN_TIME_S_RANGE.end()
+            ),
         }
     }
 
@@ -196,6 +228,13 @@ impl Key {
             Key::ValidationTimeoutMs => config.validation_timeout.as_millis().to_string(),
             Key::ClientQueue => config.client_queue.to_string(),
             Key::PeerQueue => config.peer_queue.to_string(),
+            Key::NetworkKey => config
+                .network_key
+                .as_ref()
+                .map(NetworkKey::to_hex)
+                .unwrap_or_default(),
+            Key::PowDifficulty => config.pow_difficulty.to_string(),
+            Key::BanTimeS => config.ban_time.as_secs().to_string(),
         }
     }
 }
@@ -228,9 +267,29 @@ impl Config {
             }
             Key::ClientQueue => self.client_queue = parse_number(value, &CLIENT_QUEUE_RANGE)?,
             Key::PeerQueue => self.peer_queue = parse_number(value, &PEER_QUEUE_RANGE)?,
+            Key::NetworkKey => self.network_key = parse_network_key(value)?,
+            Key::PowDifficulty => self.pow_difficulty = parse_number(value, &POW_DIFFICULTY_RANGE)?,
+            Key::BanTimeS => {
+                self.ban_time = Duration::from_secs(parse_number(value, &BAN_TIME_S_RANGE)?)
+            }
         }
         Ok(())
     }
+}
+
+/// An empty value means an open network; otherwise exactly 64 hex digits.
+fn parse_network_key(value: &str) -> Result<Option<NetworkKey>, ValueError> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    NetworkKey::from_hex(value)
+        .map(Some)
+        .ok_or_else(|| ValueError {
+            message: format!(
+                "expected 64 hex digits (a 32-byte key), got {}",
+                quote(value)
+            ),
+        })
 }
 
 /// An empty value means "no bootstrapper"; port 0 cannot be dialed.
@@ -304,6 +363,32 @@ mod tests {
                 .unwrap_err()
                 .starts_with("expected a file path, got an empty value")
         );
+    }
+
+    #[test]
+    fn network_key_takes_64_hex_digits_or_nothing() {
+        let hex = "00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF";
+        let config = set(Key::NetworkKey, hex).expect("a valid key");
+        let key = config.network_key.expect("set");
+        assert_eq!(key.as_bytes()[1], 0x11);
+        assert_eq!(key.to_hex(), hex.to_lowercase());
+        assert_eq!(set(Key::NetworkKey, "").map(|c| c.network_key), Ok(None));
+        assert!(set(Key::NetworkKey, &hex[1..]).is_err());
+        assert!(set(Key::NetworkKey, &hex.replace('0', "g")).is_err());
+    }
+
+    #[test]
+    fn pow_difficulty_and_ban_time_are_bounded_numbers() {
+        assert_eq!(
+            set(Key::PowDifficulty, "0").map(|c| c.pow_difficulty),
+            Ok(0)
+        );
+        assert!(set(Key::PowDifficulty, "41").is_err());
+        assert_eq!(
+            set(Key::BanTimeS, "60").map(|c| c.ban_time),
+            Ok(Duration::from_secs(60))
+        );
+        assert!(set(Key::BanTimeS, "0").is_err());
     }
 
     #[test]
