@@ -3,7 +3,7 @@
 CARGO ?= cargo
 CONFIG ?= config/gossipd.ini
 
-.PHONY: all build run demo test lint fmt-check clippy doc toolchain bench plots clean
+.PHONY: all build run demo test lint fmt-check clippy doc toolchain bench plots fuzz clean
 
 all: build
 
@@ -59,6 +59,23 @@ $(PLOT_VENV)/.installed:
 	python3 -m venv $(PLOT_VENV)
 	$(PLOT_VENV)/bin/pip install --quiet matplotlib
 	touch $@
+
+## fuzz: run each fuzz target (fuzz/) for FUZZ_SECONDS (default 60); not part of `make test`.
+##       cargo-fuzz is installed when missing; RUSTC_BOOTSTRAP=1 lets it use the stable
+##       toolchain. New inputs go to fuzz/generated/<target>, crashes to fuzz/artifacts/<target>;
+##       the committed seeds in fuzz/corpus/<target> are only read. FUZZ_TARGETS picks targets,
+##       FUZZ_FLAGS adds cargo-fuzz options (e.g. --sanitizer none).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= api_decoder p2p_decoder core_messages
+FUZZ_FLAGS ?=
+fuzz:
+	@$(CARGO) fuzz --version >/dev/null 2>&1 || $(CARGO) install --locked cargo-fuzz
+	@for t in $(FUZZ_TARGETS); do \
+		echo "== fuzzing $$t for $(FUZZ_SECONDS) s"; \
+		mkdir -p fuzz/generated/$$t || exit 1; \
+		RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $(FUZZ_FLAGS) $$t fuzz/generated/$$t fuzz/corpus/$$t -- \
+			-max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 || exit 1; \
+	done
 
 clean:
 	$(CARGO) clean

@@ -19,8 +19,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // a running daemon. Node::start binds only the P2P listener; the TCP API
     // is a separate server (gossipd::api::ApiServer) that this example skips.
     let loopback: Endpoint = "127.0.0.1:0".parse()?;
+    // Without a hostkey each node makes a temporary identity at start; a
+    // light proof of work keeps that instant (real networks use the default).
     let first_config = Config {
         p2p_address: loopback.clone(),
+        pow_difficulty: 8,
         ..Config::default()
     };
     let first = Node::start(&first_config)?;
@@ -28,6 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let second_config = Config {
         p2p_address: loopback,
         bootstrapper: Some(Endpoint::from(first.p2p_address())),
+        pow_difficulty: 8,
         ..Config::default()
     };
     let second = Node::start(&second_config)?;

@@ -89,7 +89,9 @@ pick_base() {
 
 start_node() {
     local i=$1
-    local args=(--api-address "127.0.0.1:${API[$i]}" --p2p-address "127.0.0.1:${P2P[$i]}")
+    # Temporary identities with a light proof of work, so start-up is instant.
+    local args=(--api-address "127.0.0.1:${API[$i]}" --p2p-address "127.0.0.1:${P2P[$i]}"
+        --pow-difficulty 12)
     if [ "$i" -gt 1 ]; then args+=(--bootstrapper "127.0.0.1:${P2P[1]}"); fi
     RUST_LOG="${RUST_LOG:-info}" "$BIN/gossipd" "${args[@]}" >"$LOGDIR/node$i.log" 2>&1 &
     NODE_PID[$i]=$!

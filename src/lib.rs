@@ -44,6 +44,7 @@
 pub mod api;
 pub mod client;
 pub mod config;
+pub mod identity;
 pub mod net;
 pub mod node;
 pub mod options;

@@ -23,10 +23,11 @@ use rand::rngs::StdRng;
 
 use crate::client::{Client, ClientError, announce_event};
 use crate::config::{Config, Endpoint};
+use crate::identity::{Identity, KeyError};
 use crate::net::{ConnContext, Listener, NetEvent};
 use crate::proto::{ClientId, Core, DataType, Event, PeerId, ProtoConfig, Stats, Ttl};
 use crate::subscriptions::{KickHook, Subscriptions};
-use crate::wire::{Hello, PROTOCOL_VERSION};
+use crate::transport::Local;
 
 pub use inbox::{NODE_QUEUE, NodeTx};
 
@@ -72,12 +73,12 @@ pub struct NodeStats {
     pub p2p_bytes_in: u64,
     /// Current neighbours.
     pub neighbours: usize,
-    /// Peers dropped because their outbox was full.
+    /// Peers dropped because writing to them made no progress.
     pub slow_peers_dropped: u64,
+    /// Messages not queued because the peer's outbox was full.
+    pub skipped_full_outbox: u64,
     /// Clients disconnected because their notification queue was full.
     pub slow_clients_kicked: u64,
-    /// Misbehaviour reports about peers (invalid items so far).
-    pub penalties: u64,
 }
 
 impl fmt::Display for NodeStats {
@@ -88,7 +89,9 @@ impl fmt::Display for NodeStats {
             f,
             "neighbours={} announced={} received={} duplicates={} delivered={} relayed={} \
              valid={} invalid={} expired={} evicted_unspread={} p2p_bytes_out={} \
-             p2p_bytes_in={} slow_peers_dropped={} slow_clients_kicked={} penalties={}",
+             p2p_bytes_in={} slow_peers_dropped={} skipped_full_outbox={} \
+             slow_clients_kicked={} misbehaviours={} dropped_over_rate={} peers_banned={} \
+             refused_banned={}",
             self.neighbours,
             c.announced,
             c.received,
@@ -102,8 +105,12 @@ impl fmt::Display for NodeStats {
             self.p2p_bytes_out,
             self.p2p_bytes_in,
             self.slow_peers_dropped,
+            self.skipped_full_outbox,
             self.slow_clients_kicked,
-            self.penalties
+            c.misbehaviours,
+            c.dropped_over_rate,
+            c.peers_banned,
+            c.refused_banned
         )
     }
 }
@@ -129,13 +136,15 @@ pub enum StartError {
         /// Why.
         error: io::Error,
     },
-    /// The configured host key file cannot be read.
+    /// The configured host key cannot be used.
     HostKey {
         /// The file.
         path: std::path::PathBuf,
         /// Why.
-        error: io::Error,
+        error: KeyError,
     },
+    /// The transport could not be set up.
+    Transport(String),
     /// A thread could not be started.
     Thread(io::Error),
 }
@@ -150,8 +159,9 @@ impl fmt::Display for StartError {
                 write!(f, "cannot listen for {what} on {addr}: {error}")
             }
             StartError::HostKey { path, error } => {
-                write!(f, "cannot read hostkey {}: {error}", path.display())
+                write!(f, "cannot use hostkey {}: {error}", path.display())
             }
+            StartError::Transport(why) => write!(f, "cannot set up the transport: {why}"),
             StartError::Thread(e) => write!(f, "cannot start a thread: {e}"),
         }
     }
@@ -240,19 +250,24 @@ impl Node {
             None => None,
         };
         let mut rng: StdRng = rand::make_rng();
-        let peer_id = identity(config, &mut rng)?;
+        let identity = Arc::new(identity(config)?);
+        let peer_id = identity.peer_id();
         let (node_tx, inbox) = inbox::queues();
-        let hello = Hello {
-            version: PROTOCOL_VERSION,
-            peer_id,
-            listen_addr: p2p_addr,
-            high_priority: false,
-        };
+        let network_key = config.network_key.as_ref().map(|k| *k.as_bytes());
+        let local = Local::new(identity, p2p_addr, network_key, config.pow_difficulty)
+            .map_err(|e| StartError::Transport(e.to_string()))?;
         let max_connections = 4 * config.degree + 16;
-        let ctx = ConnContext::new(node_tx.clone(), hello, config.peer_queue, max_connections);
+        let ctx = ConnContext::new(
+            node_tx.clone(),
+            Arc::new(local),
+            config.peer_queue,
+            max_connections,
+        );
         let mut proto = ProtoConfig::new(config.degree, config.cache_size);
         proto.validation_timeout = config.validation_timeout;
         proto.bootstrapper = bootstrapper;
+        proto.ban_time = config.ban_time;
+        let max_pending = proto.max_pending;
         let core_rng = StdRng::from_rng(&mut rng);
         let core = Core::new(proto, peer_id, p2p_addr, core_rng, Instant::now());
         let subscriptions = Subscriptions::default();
@@ -267,7 +282,9 @@ impl Node {
         let handle = NodeHandle {
             node_tx,
             subscriptions,
-            client_queue: config.client_queue,
+            // A healthy client may be handed a whole validation window before
+            // its first verdict; a stuck one is caught by the silence rule.
+            client_queue: config.client_queue.max(max_pending),
             next_client: Arc::new(AtomicU64::new(1)),
         };
         Ok(Node {
@@ -354,23 +371,28 @@ impl Drop for Node {
     }
 }
 
-/// This host's identity. Host keys come with the security work; until then
-/// every start has a fresh random identity, but a configured key file must at
-/// least be readable: never run silently as someone else than configured.
-fn identity(config: &Config, rng: &mut StdRng) -> Result<PeerId, StartError> {
-    if let Some(path) = &config.hostkey {
-        std::fs::File::open(path).map_err(|error| StartError::HostKey {
+/// This host's identity: the configured key file, which must be readable,
+/// well-formed and carry enough proof of work; or, without `hostkey`, a
+/// fresh temporary identity (with a warning: peers will not recognise this
+/// host after a restart).
+fn identity(config: &Config) -> Result<Identity, StartError> {
+    let Some(path) = &config.hostkey else {
+        let identity = Identity::generate(config.pow_difficulty);
+        warn!(
+            "no hostkey configured: running with a fresh temporary identity {} \
+             (create a permanent one with `gossipd --generate-key FILE`)",
+            identity.peer_id()
+        );
+        return Ok(identity);
+    };
+    let identity = Identity::load(path)
+        .and_then(|id| id.check_difficulty(config.pow_difficulty).map(|()| id))
+        .map_err(|error| StartError::HostKey {
             path: path.clone(),
             error,
         })?;
-        warn!(
-            "hostkey {} is not used yet (host keys come with the security work)",
-            path.display()
-        );
-    }
-    let peer_id = PeerId::random(rng);
-    warn!("running with a fresh temporary identity {peer_id}");
-    Ok(peer_id)
+    info!("identity {} from {}", identity.peer_id(), path.display());
+    Ok(identity)
 }
 
 fn resolve_first(addr: &Endpoint, what: &'static str) -> Result<SocketAddr, StartError> {

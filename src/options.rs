@@ -6,7 +6,7 @@
 //! [`Config::set`] as file values, so both accept exactly the same things.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use getopts::{Fail, Matches, Options};
 
@@ -23,6 +23,22 @@ pub enum Command {
     Version(String),
     /// Print the effective settings (see [`Config::to_ini`]) and exit successfully.
     CheckConfig(Loaded),
+    /// `--generate-key FILE`: write a new host key with its proof of work to
+    /// `path` (never over an existing file) and exit.
+    GenerateKey {
+        /// The key file to create.
+        path: PathBuf,
+        /// Proof-of-work bits: `pow_difficulty` from the options and config.
+        difficulty: u32,
+    },
+    /// `--add-proof-of-work FILE`: give the Ed25519 key in `path` (e.g. made
+    /// by OpenSSL) a proof of work, rewrite the file and exit.
+    AddProofOfWork {
+        /// The key file to complete.
+        path: PathBuf,
+        /// Proof-of-work bits: `pow_difficulty` from the options and config.
+        difficulty: u32,
+    },
 }
 
 /// A command line that cannot be followed. Renders as one line; the caller exits
@@ -96,6 +112,9 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
         },
     };
     apply_overrides(&matches, &mut loaded.config)?;
+    if let Some(command) = key_command(&matches, loaded.config.pow_difficulty)? {
+        return Ok(command);
+    }
     if matches.opt_present("check-config") {
         Ok(Command::CheckConfig(loaded))
     } else {
@@ -103,15 +122,42 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
     }
 }
 
+/// The options that do one job and exit instead of starting the daemon.
+const EXCLUSIVE: [&str; 3] = ["generate-key", "add-proof-of-work", "check-config"];
+
+/// `--generate-key` or `--add-proof-of-work`, if given; at most one of them
+/// and `--check-config` may be.
+fn key_command(matches: &Matches, difficulty: u32) -> Result<Option<Command>, UsageError> {
+    if EXCLUSIVE.iter().filter(|o| matches.opt_present(o)).count() > 1 {
+        return Err(UsageError::Syntax(
+            "options --generate-key, --add-proof-of-work and --check-config exclude each other"
+                .to_string(),
+        ));
+    }
+    let path = |option: &str| match matches.opt_str(option) {
+        Some(path) if path.is_empty() => Err(UsageError::Syntax(format!(
+            "option --{option} needs a file path"
+        ))),
+        other => Ok(other.map(PathBuf::from)),
+    };
+    if let Some(path) = path("generate-key")? {
+        return Ok(Some(Command::GenerateKey { path, difficulty }));
+    }
+    Ok(path("add-proof-of-work")?.map(|path| Command::AddProofOfWork { path, difficulty }))
+}
+
 /// The full `--help` text: every option with its default.
 pub fn usage() -> String {
-    let brief = "Usage: gossipd [-c CONFIG.ini] [OPTIONS]\n\n\
+    let brief = "Usage: gossipd [-c CONFIG.ini] [OPTIONS]\n\
+        \x20      gossipd [-c CONFIG.ini] --generate-key FILE [--pow-difficulty BITS]\n\
+        \x20      gossipd [-c CONFIG.ini] --add-proof-of-work FILE [--pow-difficulty BITS]\n\n\
         A gossip daemon: local modules announce and subscribe over a TCP API; daemons\n\
         spread every item to every reachable host. Options that name a config key\n\
         override the config file, which overrides the built-in defaults.";
     format!(
         "{}\nExit status: 0 after a clean shutdown (SIGINT or SIGTERM), 2 for a bad\n\
-         command line or config file, 1 for any other failure to start.\n",
+         command line or config file, 1 for any other failure to start (or, with\n\
+         --generate-key and --add-proof-of-work, to write the key file).\n",
         options().usage(brief)
     )
 }
@@ -143,6 +189,20 @@ fn options() -> Options {
         "",
         "check-config",
         "load and check the configuration, print the effective settings and exit",
+    );
+    options.optopt(
+        "",
+        "generate-key",
+        "write a new host key file (Ed25519 with its proof of work at \
+         pow_difficulty bits) to FILE and exit; never overwrites a file",
+        "FILE",
+    );
+    options.optopt(
+        "",
+        "add-proof-of-work",
+        "add a proof of work (pow_difficulty bits) to the Ed25519 key in FILE, \
+         e.g. made by `openssl genpkey -algorithm ed25519`, rewrite FILE and exit",
+        "FILE",
     );
     options.optflag("h", "help", "print this help and exit");
     options.optflag("V", "version", "print the version and exit");
@@ -198,7 +258,7 @@ fn syntax_error(fail: Fail) -> UsageError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{DEFAULT_CACHE_SIZE, DEFAULT_DEGREE, Endpoint};
+    use crate::config::{DEFAULT_CACHE_SIZE, DEFAULT_DEGREE, DEFAULT_POW_DIFFICULTY, Endpoint};
     use std::path::PathBuf;
 
     fn args(text: &str) -> Vec<String> {
@@ -292,6 +352,49 @@ mod tests {
     }
 
     #[test]
+    fn key_commands_take_the_file_and_the_difficulty() {
+        match parse(&args("--generate-key k.pem")) {
+            Ok(Command::GenerateKey { path, difficulty }) => {
+                assert_eq!(path, PathBuf::from("k.pem"));
+                assert_eq!(difficulty, DEFAULT_POW_DIFFICULTY);
+            }
+            other => panic!("gave {other:?}"),
+        }
+        match parse(&args("--pow-difficulty 12 --add-proof-of-work=/keys/k.pem")) {
+            Ok(Command::AddProofOfWork { path, difficulty }) => {
+                assert_eq!((path, difficulty), (PathBuf::from("/keys/k.pem"), 12));
+            }
+            other => panic!("gave {other:?}"),
+        }
+        let path = temp_config("pow.ini", "[gossip]\npow_difficulty = 9\n");
+        let from_file = parse(&args(&format!("-c {} --generate-key k", path.display())));
+        std::fs::remove_file(&path).expect("file was just created");
+        assert!(matches!(
+            from_file,
+            Ok(Command::GenerateKey { difficulty: 9, .. })
+        ));
+    }
+
+    #[test]
+    fn key_commands_exclude_each_other_and_need_a_file() {
+        let exclusive =
+            "options --generate-key, --add-proof-of-work and --check-config exclude each other";
+        assert_eq!(error("--generate-key a --add-proof-of-work b"), exclusive);
+        assert_eq!(error("--generate-key a --check-config"), exclusive);
+        assert_eq!(
+            error("--generate-key"),
+            "option --generate-key needs a value"
+        );
+        assert_eq!(
+            error("--generate-key="),
+            "option --generate-key needs a file path"
+        );
+        assert!(
+            error("--generate-key k --pow-difficulty 41").starts_with("option --pow-difficulty:")
+        );
+    }
+
+    #[test]
     fn help_and_version_win_over_other_options() {
         assert!(matches!(
             parse(&args("--degree 0 -h")),
@@ -316,6 +419,8 @@ mod tests {
         for option in [
             "-c, --config FILE",
             "--check-config",
+            "--generate-key FILE",
+            "--add-proof-of-work FILE",
             "-h, --help",
             "-V, --version",
         ] {

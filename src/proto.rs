@@ -18,6 +18,12 @@
 //! - [`validation`]: items waiting for the verdicts of the local clients that
 //!   were notified of them, with message ids and a deadline (SPEC §4).
 //!
+//! Beside them, [`accounting`] holds each peer to account (SPEC §6): every
+//! message is charged to its sender's rate limits before any layer sees it,
+//! and malformed frames, invalid items, protocol violations and floods
+//! count towards a ban, which the core enforces by refusing the peer and
+//! its proven address and ignoring its messages.
+//!
 //! Time comes in as [`Instant`](std::time::Instant) arguments and randomness from the `R: Rng`
 //! the core is built with, so a seeded run is fully deterministic; clippy
 //! enforces that here (no `Instant::now`, no `rand::rng`, no sleeping: see
@@ -25,10 +31,13 @@
 
 #![deny(clippy::disallowed_methods)]
 
+pub mod accounting;
 pub mod broadcast;
 pub mod membership;
 pub mod validation;
 
+#[cfg(test)]
+mod accounting_tests;
 mod core;
 #[cfg(test)]
 mod core_tests;
@@ -36,9 +45,11 @@ mod core_tests;
 mod net_tests;
 mod types;
 
+pub use self::accounting::{AccountingConfig, BanReason};
 pub use self::core::{Core, ProtoConfig, Stats};
 pub use self::types::{
     Action, ClientId, DataType, Event, Item, ItemId, Message, Misbehaviour, MsgId, PeerId, Ttl,
+    Violation,
 };
 
 use std::collections::VecDeque;

@@ -1,29 +1,41 @@
-//! The byte stream under the protocol: framing and the connection handshake.
+//! The byte stream under the protocol: an authenticated, encrypted channel
+//! per peer connection, and the frames inside it.
 //!
-//! Every peer-to-peer connection starts with both sides sending a
-//! [`Hello`] frame; after that each frame carries one
-//! [`Message`]. A frame is a `u32` big-endian length followed by that many
-//! bytes; a length above [`MAX_FRAME_LEN`] closes the connection before any
-//! memory is allocated for it.
+//! Every connection starts with a Noise handshake (`Noise_XX_25519_ChaChaPoly_BLAKE2s`,
+//! or `Noise_XXpsk0_…` with the network key of a private network) whose
+//! payloads are the two sides' [`Hello`]s: each proves its long-term identity
+//! by signing its Noise static key and shows a proof of work for that
+//! identity ([`handshake`]). After it, the two directions are independent
+//! AEAD streams ([`secure`]): the writer thread seals batches of frames into
+//! chunks, the reader thread opens them in order. A chunk that was tampered
+//! with, replayed, reordered or cut short fails to open, and the connection
+//! closes.
 //!
-//! This module is the only place that knows how frames sit on the wire, so
-//! authenticated encryption slots in here (a sealed frame per message) without
-//! touching the core, the node thread or the connection threads.
+//! Inside the stream each frame is a `u32` big-endian length and that many
+//! bytes of one [`Message`](crate::proto::Message); a length above
+//! [`MAX_FRAME_LEN`] closes the connection before anything is allocated for
+//! it. This module is the only one that knows how bytes sit on the wire.
+
+mod handshake;
+mod secure;
+
+pub use self::handshake::{Local, NOISE_PATTERN, NOISE_PATTERN_PSK};
+pub use self::secure::{FrameReader, FrameWriter, MAX_CHUNK_PLAIN};
 
 use std::fmt;
-use std::io::{self, BufReader, Read, Write};
+use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use crate::proto::Message;
-use crate::wire::{self, Hello, MAX_FRAME_LEN, WireError};
+use crate::wire::{Hello, MAX_FRAME_LEN, WireError};
 
-/// Bytes of the length prefix in front of every frame.
+/// Bytes of the length prefix in front of every frame inside the stream.
 pub const LEN_PREFIX: usize = 4;
 
-/// The writer stops gathering queued messages into one write at this many
+/// The writer stops gathering queued messages into one batch at this many
 /// bytes (a guess: large enough to batch hundreds of small items, small
-/// enough to keep the buffer cheap).
+/// enough to keep the buffer cheap). A batch is sealed as one or two chunks
+/// and written in one syscall.
 pub const COALESCE_LIMIT: usize = 64 * 1024;
 
 /// A write that makes no progress for this long closes the connection (a
@@ -35,13 +47,21 @@ pub const STALLED_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 pub enum TransportError {
     /// The socket failed or timed out.
     Io(io::Error),
-    /// The peer closed the connection between frames.
+    /// The peer closed the connection between chunks.
     Closed,
-    /// The peer closed the connection inside a frame.
+    /// The peer closed the connection inside a chunk or a frame.
     Truncated,
-    /// A frame announced more than [`MAX_FRAME_LEN`] bytes.
+    /// The Noise handshake failed: a broken handshake message, or the two
+    /// sides do not share the network key.
+    Handshake(String),
+    /// The peer's Hello did not prove its identity: bad signature, too
+    /// little proof of work, or another protocol version.
+    BadProof(String),
+    /// A chunk did not open: tampered with, replayed, reordered or forged.
+    Decrypt,
+    /// A frame inside the stream announced more than [`MAX_FRAME_LEN`] bytes.
     FrameTooLarge(usize),
-    /// A frame did not decode.
+    /// An authenticated frame did not decode.
     Malformed(WireError),
     /// The peer is this host.
     SelfConnection,
@@ -52,7 +72,12 @@ impl fmt::Display for TransportError {
         match self {
             TransportError::Io(e) => write!(f, "i/o error: {e}"),
             TransportError::Closed => f.write_str("closed by peer"),
-            TransportError::Truncated => f.write_str("closed by peer inside a frame"),
+            TransportError::Truncated => f.write_str("closed by peer inside a chunk"),
+            TransportError::Handshake(why) => write!(f, "handshake failed: {why}"),
+            TransportError::BadProof(why) => write!(f, "peer failed to prove its identity: {why}"),
+            TransportError::Decrypt => f.write_str(
+                "a chunk failed authentication (tampered, replayed, reordered or forged)",
+            ),
             TransportError::FrameTooLarge(n) => {
                 write!(f, "frame of {n} bytes exceeds the limit of {MAX_FRAME_LEN}")
             }
@@ -71,8 +96,9 @@ impl From<io::Error> for TransportError {
 }
 
 impl TransportError {
-    /// True when the peer sent bytes that break the protocol (as opposed to
-    /// the connection just ending): peer accounting counts these.
+    /// True when the authenticated peer itself sent bytes that break the
+    /// protocol, so peer accounting may blame it. A chunk that fails to open
+    /// is not counted: anyone on the path can cause that.
     pub fn is_misbehaviour(&self) -> bool {
         matches!(
             self,
@@ -81,136 +107,10 @@ impl TransportError {
     }
 }
 
-/// Reads frames from a connection, reusing one buffer.
-pub struct FrameReader {
-    inner: BufReader<TcpStream>,
-    buf: Vec<u8>,
-    bytes: u64,
-}
-
-impl FrameReader {
-    /// Reads from `stream`, buffering 32 KiB at a time so small frames cost
-    /// one syscall per batch, not per frame.
-    pub fn new(stream: TcpStream) -> FrameReader {
-        FrameReader {
-            inner: BufReader::with_capacity(32 * 1024, stream),
-            buf: Vec::new(),
-            bytes: 0,
-        }
-    }
-
-    /// Reads the next frame body. The length is checked before the buffer grows.
-    pub fn read_frame(&mut self) -> Result<&[u8], TransportError> {
-        let mut prefix = [0u8; LEN_PREFIX];
-        read_exact_or(&mut self.inner, &mut prefix, TransportError::Closed)?;
-        let len = u32::from_be_bytes(prefix) as usize;
-        if len > MAX_FRAME_LEN {
-            return Err(TransportError::FrameTooLarge(len));
-        }
-        self.buf.resize(len, 0);
-        read_exact_or(&mut self.inner, &mut self.buf, TransportError::Truncated)?;
-        self.bytes += (LEN_PREFIX + len) as u64;
-        Ok(&self.buf)
-    }
-
-    /// Bytes of complete frames read so far, length prefixes included.
-    pub fn bytes(&self) -> u64 {
-        self.bytes
-    }
-
-    /// Reads and decodes the next message.
-    pub fn read_message(&mut self) -> Result<Message, TransportError> {
-        let body = self.read_frame()?;
-        wire::decode(body).map_err(TransportError::Malformed)
-    }
-}
-
-fn read_exact_or(
-    r: &mut impl Read,
-    buf: &mut [u8],
-    eof: TransportError,
-) -> Result<(), TransportError> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match r.read(&mut buf[filled..]) {
-            Ok(0) if filled == 0 => return Err(eof),
-            Ok(0) => return Err(TransportError::Truncated),
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(TransportError::Io(e)),
-        }
-    }
-    Ok(())
-}
-
-/// Gathers messages into frames and writes them in one syscall.
-pub struct FrameWriter {
-    inner: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl FrameWriter {
-    /// Writes to `stream`.
-    pub fn new(stream: TcpStream) -> FrameWriter {
-        FrameWriter {
-            inner: stream,
-            buf: Vec::with_capacity(COALESCE_LIMIT),
-        }
-    }
-
-    /// Appends one message as a frame to the pending batch; returns the
-    /// message's encoded length (without the prefix).
-    pub fn push(&mut self, msg: &Message) -> usize {
-        let start = self.buf.len();
-        self.buf.extend_from_slice(&[0u8; LEN_PREFIX]);
-        wire::encode(msg, &mut self.buf);
-        patch_len(&mut self.buf, start);
-        self.buf.len() - start - LEN_PREFIX
-    }
-
-    /// Bytes waiting in the batch.
-    pub fn pending(&self) -> usize {
-        self.buf.len()
-    }
-
-    /// Writes the batch out; returns how many bytes that was.
-    pub fn flush(&mut self) -> io::Result<usize> {
-        let written = self.buf.len();
-        if written > 0 {
-            self.inner.write_all(&self.buf)?;
-            self.buf.clear();
-            if self.buf.capacity() > 4 * COALESCE_LIMIT {
-                self.buf.shrink_to(COALESCE_LIMIT);
-            }
-        }
-        Ok(written)
-    }
-}
-
-impl FrameWriter {
-    /// Ends the write half (the peer reads EOF after our last frame) and
-    /// bounds how long the read half may still wait for the peer's.
-    pub fn finish(&self, linger: Duration) {
-        let _ = self.inner.set_read_timeout(Some(linger));
-        let _ = self.inner.shutdown(std::net::Shutdown::Write);
-    }
-
-    /// Shuts the socket down in both directions, ending the reader as well.
-    pub fn shutdown(&self) {
-        // Fails only when already shut down.
-        let _ = self.inner.shutdown(std::net::Shutdown::Both);
-    }
-}
-
-fn patch_len(buf: &mut [u8], start: usize) {
-    let len = (buf.len() - start - LEN_PREFIX) as u32;
-    buf[start..start + LEN_PREFIX].copy_from_slice(&len.to_be_bytes());
-}
-
 /// A connection after a successful handshake.
 pub struct Established {
-    /// What the peer said about itself; an unspecified listen IP is replaced
-    /// by the address the connection came from.
+    /// What the peer proved and said about itself; an unspecified listen IP
+    /// is replaced by the address the connection came from.
     pub remote: Hello,
     /// The read half.
     pub reader: FrameReader,
@@ -218,36 +118,31 @@ pub struct Established {
     pub writer: FrameWriter,
 }
 
-/// Runs the handshake on a fresh connection: send our hello, read theirs,
-/// each within `timeout`.
+/// Runs the handshake on a fresh connection (`initiator`: this host dialed)
+/// and sets up the encrypted stream. Each handshake step must complete
+/// within `timeout`.
 pub fn establish(
     stream: TcpStream,
-    local: &Hello,
+    local: &Local,
+    initiator: bool,
+    high_priority: bool,
     timeout: Duration,
 ) -> Result<Established, TransportError> {
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
     let peer_addr = stream.peer_addr()?;
-    let mut writer = FrameWriter::new(stream.try_clone()?);
-    let start = writer.buf.len();
-    writer.buf.extend_from_slice(&[0u8; LEN_PREFIX]);
-    wire::encode_hello(local, &mut writer.buf);
-    patch_len(&mut writer.buf, start);
-    writer.flush()?;
-    let mut reader = FrameReader::new(stream.try_clone()?);
-    let mut remote = wire::decode_hello(reader.read_frame()?).map_err(TransportError::Malformed)?;
-    if remote.peer_id == local.peer_id {
-        return Err(TransportError::SelfConnection);
-    }
+    let mut hs_stream = stream.try_clone()?;
+    let (mut remote, cipher) = handshake::run(&mut hs_stream, local, initiator, high_priority)?;
     fill_unspecified_ip(&mut remote.listen_addr, peer_addr);
     stream.set_read_timeout(None)?;
     // A peer that stops reading must not hold a writer thread forever.
     stream.set_write_timeout(Some(STALLED_WRITE_TIMEOUT))?;
+    let cipher = std::sync::Arc::new(cipher);
     Ok(Established {
         remote,
-        reader,
-        writer,
+        reader: FrameReader::new(stream.try_clone()?, cipher.clone()),
+        writer: FrameWriter::new(stream, cipher),
     })
 }
 

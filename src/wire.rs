@@ -1,25 +1,22 @@
 //! Peer-to-peer messages <-> bytes: the body of one transport frame.
 //!
-//! The transport adds the length prefix (and, with the security work, the
-//! encryption); this module only
-//! turns a [`Message`] or a [`Hello`] into the bytes of one frame body and
-//! back. All integers are big-endian.
+//! The transport adds the framing and the encryption; this module only turns
+//! a [`Message`] or a [`Hello`] into the bytes of one frame body and back.
+//! All integers are big-endian.
 //!
 //! | message  | layout                                                              |
 //! | -------- | ------------------------------------------------------------------- |
 //! | GetPeers | tag `1`                                                             |
 //! | Peers    | tag `2`, count u8 (≤ 64), then `count` addresses                    |
 //! | Item     | tag `3`, id 16 bytes, ttl u8, data type u16, data (rest, ≤ 65527)   |
-//! | Hello    | magic `GSPD`, version u8 (`1`), flags u8, peer id 32 bytes, listen address |
 //! | address  | family u8 (`4` or `6`), IP (4 or 16 bytes), port u16                |
 //!
-//! A Hello is what each side sends first on a new connection; every later
-//! frame is one message:
+//! A [`Hello`] travels inside the Noise handshake (see [`crate::transport`]);
+//! every later frame is one message:
 //!
 //! ```text
 //!   A                         B
-//!   | -- Hello -------------> |
-//!   | <------------- Hello -- |
+//!   | == handshake, Hellos => |
 //!   | -- GetPeers ----------> |
 //!   | <------------- Peers -- |
 //!   | -- Item --------------> |   (either side, any time)
@@ -36,7 +33,11 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
-use crate::proto::{DataType, Item, ItemId, Message, PeerId, Ttl};
+mod hello;
+
+pub use hello::{HELLO_MAGIC, Hello, decode_hello, encode_hello};
+
+use crate::proto::{DataType, Item, ItemId, Message, Ttl};
 
 /// Largest item data carried by one [`Message::Item`]; equal to the API's
 /// largest data field, so every announced item fits.
@@ -46,36 +47,19 @@ pub const MAX_PEERS_PER_MESSAGE: usize = 64;
 /// Hard limit on one frame body; the transport refuses longer frames before
 /// allocating. The largest message (an Item) is 65,547 bytes.
 pub const MAX_FRAME_LEN: usize = 70_000;
-/// The version this build speaks, sent in [`Hello`].
-pub const PROTOCOL_VERSION: u8 = 1;
+/// The version this build speaks, sent in [`Hello`]. Version 2 is the first
+/// with encrypted, authenticated connections.
+pub const PROTOCOL_VERSION: u8 = 2;
 
 const TAG_GET_PEERS: u8 = 1;
 const TAG_PEERS: u8 = 2;
 const TAG_ITEM: u8 = 3;
-const HELLO_MAGIC: [u8; 4] = *b"GSPD";
 const FAMILY_V4: u8 = 4;
 const FAMILY_V6: u8 = 6;
 /// Bytes of an item before its data: tag, id, ttl, data type.
 const ITEM_HEADER_LEN: usize = 1 + 16 + 1 + 2;
 /// Smallest encoded address (an IPv4 one).
 const MIN_ADDR_LEN: usize = 1 + 4 + 2;
-
-/// What each side sends first on a new connection.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Hello {
-    /// The sender's [`PROTOCOL_VERSION`].
-    pub version: u8,
-    /// The sender's identity.
-    pub peer_id: PeerId,
-    /// Where the sender's P2P listener accepts connections.
-    pub listen_addr: SocketAddr,
-    /// The dialer has no neighbour and asks to be taken even by a full host
-    /// (flags bit 0; the other bits must be zero).
-    pub high_priority: bool,
-}
-
-/// Hello flag: the dialer asks with high priority.
-const FLAG_HIGH_PRIORITY: u8 = 1;
 
 /// Why a frame body is not a well-formed message or Hello.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -240,54 +224,14 @@ fn decode_item(r: &mut Reader<'_>) -> Result<Item, WireError> {
     })
 }
 
-/// Appends the encoding of a Hello to `out`.
-pub fn encode_hello(h: &Hello, out: &mut Vec<u8>) {
-    out.reserve(HELLO_MAGIC.len() + 2 + 32 + addr_len(&h.listen_addr));
-    out.extend_from_slice(&HELLO_MAGIC);
-    out.push(h.version);
-    out.push(if h.high_priority {
-        FLAG_HIGH_PRIORITY
-    } else {
-        0
-    });
-    out.extend_from_slice(&h.peer_id.0);
-    encode_addr(&h.listen_addr, out);
-}
-
-/// Decodes the first frame body of a connection: a Hello of this version.
-pub fn decode_hello(body: &[u8]) -> Result<Hello, WireError> {
-    let mut r = Reader::new(body);
-    let magic = r.array("hello magic")?;
-    if magic != HELLO_MAGIC {
-        return Err(WireError::BadMagic(magic));
-    }
-    let version = r.u8("protocol version")?;
-    if version != PROTOCOL_VERSION {
-        return Err(WireError::UnsupportedVersion(version));
-    }
-    let flags = r.u8("hello flags")?;
-    if flags & !FLAG_HIGH_PRIORITY != 0 {
-        return Err(WireError::UnknownFlags(flags));
-    }
-    let peer_id = PeerId(r.array("peer id")?);
-    let listen_addr = decode_addr(&mut r)?;
-    r.finish()?;
-    Ok(Hello {
-        version,
-        peer_id,
-        listen_addr,
-        high_priority: flags & FLAG_HIGH_PRIORITY != 0,
-    })
-}
-
-fn addr_len(addr: &SocketAddr) -> usize {
+pub(crate) fn addr_len(addr: &SocketAddr) -> usize {
     match addr {
         SocketAddr::V4(_) => 1 + 4 + 2,
         SocketAddr::V6(_) => 1 + 16 + 2,
     }
 }
 
-fn encode_addr(addr: &SocketAddr, out: &mut Vec<u8>) {
+pub(crate) fn encode_addr(addr: &SocketAddr, out: &mut Vec<u8>) {
     match addr.ip() {
         IpAddr::V4(ip) => {
             out.push(FAMILY_V4);
@@ -301,7 +245,7 @@ fn encode_addr(addr: &SocketAddr, out: &mut Vec<u8>) {
     out.extend_from_slice(&addr.port().to_be_bytes());
 }
 
-fn decode_addr(r: &mut Reader<'_>) -> Result<SocketAddr, WireError> {
+pub(crate) fn decode_addr(r: &mut Reader<'_>) -> Result<SocketAddr, WireError> {
     let ip = match r.u8("address family")? {
         FAMILY_V4 => IpAddr::V4(Ipv4Addr::from(r.array::<4>("IPv4 address")?)),
         FAMILY_V6 => IpAddr::V6(Ipv6Addr::from(r.array::<16>("IPv6 address")?)),
@@ -312,16 +256,16 @@ fn decode_addr(r: &mut Reader<'_>) -> Result<SocketAddr, WireError> {
 }
 
 /// A cursor over a frame body whose every read is bounds-checked.
-struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     rest: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
-    fn new(body: &'a [u8]) -> Self {
+    pub(crate) fn new(body: &'a [u8]) -> Self {
         Reader { rest: body }
     }
 
-    fn remaining(&self) -> usize {
+    pub(crate) fn remaining(&self) -> usize {
         self.rest.len()
     }
 
@@ -333,7 +277,10 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], WireError> {
+    pub(crate) fn array<const N: usize>(
+        &mut self,
+        field: &'static str,
+    ) -> Result<[u8; N], WireError> {
         let Some((head, tail)) = self.rest.split_first_chunk::<N>() else {
             return Err(self.truncated(field, N));
         };
@@ -341,19 +288,19 @@ impl<'a> Reader<'a> {
         Ok(*head)
     }
 
-    fn u8(&mut self, field: &'static str) -> Result<u8, WireError> {
+    pub(crate) fn u8(&mut self, field: &'static str) -> Result<u8, WireError> {
         Ok(self.array::<1>(field)?[0])
     }
 
-    fn u16(&mut self, field: &'static str) -> Result<u16, WireError> {
+    pub(crate) fn u16(&mut self, field: &'static str) -> Result<u16, WireError> {
         Ok(u16::from_be_bytes(self.array(field)?))
     }
 
-    fn rest(&mut self) -> &'a [u8] {
+    pub(crate) fn rest(&mut self) -> &'a [u8] {
         std::mem::take(&mut self.rest)
     }
 
-    fn finish(&self) -> Result<(), WireError> {
+    pub(crate) fn finish(&self) -> Result<(), WireError> {
         match self.rest.len() {
             0 => Ok(()),
             extra => Err(WireError::TrailingBytes { extra }),
@@ -373,12 +320,6 @@ mod tests {
         out
     }
 
-    fn hello_bytes(h: &Hello) -> Vec<u8> {
-        let mut out = Vec::new();
-        encode_hello(h, &mut out);
-        out
-    }
-
     fn item(data: &[u8]) -> Message {
         Message::Item(Item {
             id: ItemId::from_u64(7),
@@ -395,15 +336,6 @@ mod tests {
             "[::ffff:1.2.3.4]:1".parse().unwrap(),
             "0.0.0.0:0".parse().unwrap(),
         ]
-    }
-
-    fn hello(addr: &str) -> Hello {
-        Hello {
-            version: PROTOCOL_VERSION,
-            peer_id: PeerId::from_u64(42),
-            listen_addr: addr.parse().unwrap(),
-            high_priority: addr.contains(':') && addr.len().is_multiple_of(2),
-        }
     }
 
     fn assert_round_trip(msg: Message) {
@@ -432,14 +364,6 @@ mod tests {
     }
 
     #[test]
-    fn hello_round_trips_over_ipv4_and_ipv6() {
-        for addr in ["127.0.0.1:7002", "[::1]:7002", "[fe80::1:2:3:4]:65535"] {
-            let h = hello(addr);
-            assert_eq!(decode_hello(&hello_bytes(&h)), Ok(h));
-        }
-    }
-
-    #[test]
     fn layout_matches_the_table() {
         assert_eq!(bytes_of(&Message::GetPeers), [1]);
         let peers = Message::Peers(vec!["1.2.3.4:258".parse().unwrap()]);
@@ -448,9 +372,6 @@ mod tests {
         assert_eq!(bytes[0], 3);
         assert_eq!(bytes[1..17], ItemId::from_u64(7).0);
         assert_eq!(bytes[17..], [3, 0xbe, 0xef, b'x', b'y']);
-        let h = hello_bytes(&hello("[::1]:2"));
-        assert_eq!(h[..5], *b"GSPD\x01");
-        assert_eq!(h.len(), 4 + 1 + 1 + 32 + 19);
     }
 
     #[test]
@@ -520,12 +441,6 @@ mod tests {
         let mut bytes = bytes_of(&Message::Peers(some_addrs()));
         bytes.extend_from_slice(&[1, 2]);
         assert_eq!(decode(&bytes), Err(WireError::TrailingBytes { extra: 2 }));
-        let mut bytes = hello_bytes(&hello("1.2.3.4:5"));
-        bytes.push(0);
-        assert_eq!(
-            decode_hello(&bytes),
-            Err(WireError::TrailingBytes { extra: 1 })
-        );
     }
 
     #[test]
@@ -538,19 +453,9 @@ mod tests {
     }
 
     #[test]
-    fn unknown_hello_flags_are_rejected() {
-        let mut bytes = hello_bytes(&hello("1.2.3.4:5"));
-        bytes[5] = 0x82;
-        assert_eq!(decode_hello(&bytes), Err(WireError::UnknownFlags(0x82)));
-    }
-
-    #[test]
     fn unknown_address_family_is_rejected() {
         let bytes = [TAG_PEERS, 1, 5, 1, 2, 3, 4, 0, 1];
         assert_eq!(decode(&bytes), Err(WireError::UnknownFamily(5)));
-        let mut bytes = hello_bytes(&hello("1.2.3.4:5"));
-        bytes[38] = 0;
-        assert_eq!(decode_hello(&bytes), Err(WireError::UnknownFamily(0)));
     }
 
     #[test]
@@ -563,41 +468,6 @@ mod tests {
                 len: MAX_ITEM_DATA + 1
             })
         );
-    }
-
-    #[test]
-    fn wrong_magic_is_rejected() {
-        let mut bytes = hello_bytes(&hello("1.2.3.4:5"));
-        bytes[0] = b'X';
-        assert_eq!(decode_hello(&bytes), Err(WireError::BadMagic(*b"XSPD")));
-        assert!(matches!(
-            decode_hello(b"GS"),
-            Err(WireError::Truncated {
-                field: "hello magic",
-                ..
-            })
-        ));
-    }
-
-    #[test]
-    fn unsupported_version_is_rejected() {
-        let mut h = hello("1.2.3.4:5");
-        h.version = 2;
-        assert_eq!(
-            decode_hello(&hello_bytes(&h)),
-            Err(WireError::UnsupportedVersion(2))
-        );
-    }
-
-    #[test]
-    fn truncated_hello_is_rejected() {
-        let bytes = hello_bytes(&hello("[::1]:9"));
-        for len in 0..bytes.len() {
-            assert!(matches!(
-                decode_hello(&bytes[..len]),
-                Err(WireError::Truncated { .. })
-            ));
-        }
     }
 
     fn random_message(rng: &mut StdRng) -> Message {
@@ -637,9 +507,6 @@ mod tests {
         if let Ok(msg) = decode(bytes) {
             assert_eq!(bytes_of(&msg), bytes);
         }
-        if let Ok(h) = decode_hello(bytes) {
-            assert_eq!(hello_bytes(&h), bytes);
-        }
     }
 
     #[test]
@@ -653,20 +520,9 @@ mod tests {
             }
             check_total(&noise);
 
-            let mut bytes = if rng.random_range(0..4) == 0 {
-                let h = Hello {
-                    version: PROTOCOL_VERSION,
-                    peer_id: PeerId(rng.random()),
-                    listen_addr: random_addr(&mut rng),
-                    high_priority: rng.random(),
-                };
-                hello_bytes(&h)
-            } else {
-                let msg = random_message(&mut rng);
-                let bytes = bytes_of(&msg);
-                assert_eq!(decode(&bytes), Ok(msg));
-                bytes
-            };
+            let msg = random_message(&mut rng);
+            let mut bytes = bytes_of(&msg);
+            assert_eq!(decode(&bytes), Ok(msg));
             check_total(&bytes[..rng.random_range(0..=bytes.len())]);
             let i = rng.random_range(0..bytes.len());
             bytes[i] ^= 1 << rng.random_range(0..8);

@@ -3,4 +3,4 @@
 pub mod codec;
 mod server;
 
-pub use server::ApiServer;
+pub use server::{ApiServer, BoundApi};

@@ -47,12 +47,32 @@ pub struct ApiServer {
 impl ApiServer {
     /// Binds `addr` and serves clients of `node`.
     pub fn start(node: &Node, addr: &Endpoint) -> Result<ApiServer, StartError> {
+        ApiServer::bind(addr)?.serve(node)
+    }
+
+    /// Binds `addr` without serving yet, so a daemon can fail on a busy
+    /// address before it spends time starting its node.
+    pub fn bind(addr: &Endpoint) -> Result<BoundApi, StartError> {
         let listener = bind(addr, "API")?;
         let local = listener.local_addr().map_err(|error| StartError::Bind {
             what: "API",
             addr: addr.clone(),
             error,
         })?;
+        Ok(BoundApi { listener, local })
+    }
+}
+
+/// A bound API listener, not serving yet ([`ApiServer::bind`]).
+pub struct BoundApi {
+    listener: TcpListener,
+    local: SocketAddr,
+}
+
+impl BoundApi {
+    /// Starts serving clients of `node`.
+    pub fn serve(self, node: &Node) -> Result<ApiServer, StartError> {
+        let BoundApi { listener, local } = self;
         let stopping = Arc::new(AtomicBool::new(false));
         let sockets = OpenSockets::default();
         let threads = Threads::default();
@@ -75,7 +95,9 @@ impl ApiServer {
             threads,
         })
     }
+}
 
+impl ApiServer {
     /// Where the server listens.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr

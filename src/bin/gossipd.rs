@@ -1,10 +1,15 @@
 //! `gossipd`: parse the command line, load the config, start the node and the
-//! API server, wait for SIGINT or SIGTERM, shut down.
+//! API server, wait for SIGINT or SIGTERM, shut down. Or, with
+//! `--generate-key FILE` or `--add-proof-of-work FILE`, write a host key file
+//! and exit.
 //!
-//! Exit status (SPEC §2): 0 after a clean shutdown, 2 for a bad command line
-//! or config, 1 for any other failure to start.
+//! Exit status (SPEC §2): 0 after a clean shutdown (or a key file written), 2
+//! for a bad command line or config, 1 for any other failure to start (or to
+//! write a key file).
 
+use std::path::Path;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::bounded;
 use log::{info, warn};
@@ -12,6 +17,7 @@ use log::{info, warn};
 use gossipd::Node;
 use gossipd::api::ApiServer;
 use gossipd::config::Loaded;
+use gossipd::identity::{self, Identity, KeyError};
 use gossipd::options::{self, Command};
 
 fn main() -> ExitCode {
@@ -28,11 +34,66 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(Command::Run(loaded)) => run(loaded),
+        Ok(Command::GenerateKey { path, difficulty }) => generate_key(&path, difficulty),
+        Ok(Command::AddProofOfWork { path, difficulty }) => add_proof_of_work(&path, difficulty),
         Err(e) => {
             eprintln!("gossipd: {e}");
             ExitCode::from(2)
         }
     }
+}
+
+/// `--generate-key`: a new identity in a new file; an existing file is left
+/// alone (exit 1).
+fn generate_key(path: &Path, difficulty: u32) -> ExitCode {
+    // Checked before the work so nobody waits for a key that cannot be saved;
+    // `save_new` checks again, atomically.
+    if std::fs::symlink_metadata(path).is_ok() {
+        let exists = KeyError::Exists {
+            path: path.to_path_buf(),
+        };
+        eprintln!("gossipd: {exists}");
+        return ExitCode::from(1);
+    }
+    let started = Instant::now();
+    let identity = Identity::generate(difficulty);
+    let took = started.elapsed();
+    match identity.save_new(path) {
+        Ok(()) => {
+            print_key_file("wrote new host key file", path, &identity, difficulty, took);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("gossipd: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `--add-proof-of-work`: completes a key file made elsewhere (e.g. OpenSSL).
+fn add_proof_of_work(path: &Path, difficulty: u32) -> ExitCode {
+    let started = Instant::now();
+    match identity::add_proof_of_work(path, difficulty) {
+        Ok(identity) => {
+            let took = started.elapsed();
+            print_key_file("wrote proof of work to", path, &identity, difficulty, took);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("gossipd: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn print_key_file(what: &str, path: &Path, identity: &Identity, difficulty: u32, took: Duration) {
+    println!("{what} {}", path.display());
+    println!("peer id: {}", identity.peer_id().to_hex());
+    println!(
+        "proof of work: {} bits (difficulty {difficulty}), {:.2} s",
+        identity.pow_bits(),
+        took.as_secs_f64()
+    );
 }
 
 fn report_warnings(loaded: &Loaded) {
@@ -51,6 +112,15 @@ fn run(loaded: Loaded) -> ExitCode {
         eprintln!("gossipd: cannot install the signal handler: {e}");
         return ExitCode::from(1);
     }
+    // Bind the API first: a busy address fails at once, before the node
+    // spends time on a temporary identity's proof of work.
+    let bound = match ApiServer::bind(&config.api_address) {
+        Ok(bound) => bound,
+        Err(e) => {
+            eprintln!("gossipd: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let node = match Node::start(&config) {
         Ok(node) => node,
         Err(e) => {
@@ -58,7 +128,7 @@ fn run(loaded: Loaded) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let api = match ApiServer::start(&node, &config.api_address) {
+    let api = match bound.serve(&node) {
         Ok(api) => api,
         Err(e) => {
             eprintln!("gossipd: {e}");

@@ -54,9 +54,12 @@ impl PeerLink {
     /// is handed back: the caller decides what to do with a slow peer.
     pub fn try_send(&self, msg: Message) -> Result<(), TrySendError<Message>> {
         let len = wire::encoded_len(&msg);
-        self.outbox.try_send(msg)?;
+        // Counted before the message is visible to the writer, which
+        // subtracts it: the other order could make the count wrap below zero.
         self.queued_bytes.fetch_add(len, Ordering::Relaxed);
-        Ok(())
+        self.outbox.try_send(msg).inspect_err(|_| {
+            self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+        })
     }
 
     /// Encoded bytes waiting in the outbox.
@@ -136,12 +139,13 @@ fn run(
     ctx: &ConnContext,
     _slot: SlotGuard,
 ) {
-    let mut hello = ctx.hello.clone();
-    hello.high_priority = high_priority;
     let started = stream
         .try_clone()
         .map_err(TransportError::Io)
-        .and_then(|s| transport::establish(s, &hello, HANDSHAKE_TIMEOUT))
+        .and_then(|s| {
+            let initiator = dialed.is_some();
+            transport::establish(s, &ctx.local, initiator, high_priority, HANDSHAKE_TIMEOUT)
+        })
         .and_then(|established| start_writer(established, &stream, ctx));
     let Started {
         conn,

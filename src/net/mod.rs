@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::node::NodeTx;
 use crate::proto::Message;
-use crate::transport::TransportError;
+use crate::transport::{Local, TransportError};
 use crate::wire::Hello;
 
 /// Names one connection for the lifetime of the process.
@@ -71,8 +71,8 @@ pub enum NetEvent {
 pub struct ConnContext {
     /// The node thread's queue.
     pub node_tx: NodeTx,
-    /// This host's hello (the high-priority flag is set per dial).
-    pub hello: Hello,
+    /// This host's side of every handshake.
+    pub local: Arc<Local>,
     /// Capacity of each peer's outbox, in messages.
     pub peer_queue: usize,
     /// Most connections (handshaking or up) at once; beyond, new inbound
@@ -92,13 +92,13 @@ impl ConnContext {
     /// A context for a node whose queue is `node_tx`.
     pub fn new(
         node_tx: NodeTx,
-        hello: Hello,
+        local: Arc<Local>,
         peer_queue: usize,
         max_connections: usize,
     ) -> ConnContext {
         ConnContext {
             node_tx,
-            hello,
+            local,
             peer_queue,
             max_connections,
             threads: Threads::default(),

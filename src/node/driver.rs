@@ -14,7 +14,8 @@
 //! progress for [`STUCK_PEER_TIMEOUT`] is dropped as too slow, so one stuck
 //! peer cannot hold everyone back for long. See [`super::inbox`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{TrySendError, never, select};
@@ -25,7 +26,7 @@ use super::inbox::Inbox;
 use super::{NeighbourInfo, NodeEvent, NodeStats};
 use crate::client::Notification;
 use crate::net::{ConnContext, ConnId, NetEvent, OUTBOX_HIGH_WATER_BYTES, PeerLink, spawn_dial};
-use crate::proto::{Action, ClientId, Core, Event, Message, PeerId};
+use crate::proto::{Action, BanReason, ClientId, Core, Event, Message, Misbehaviour, PeerId};
 use crate::subscriptions::Subscriptions;
 use crate::transport::TransportError;
 use crate::wire::{self, Hello};
@@ -36,6 +37,18 @@ use crate::wire::{self, Hello};
 /// not wait long behind a stuck host).
 pub const STUCK_PEER_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// An outbox holding this many encoded bytes takes no more messages (they
+/// are skipped; see [`Driver::send`]).
+const OUTBOX_MAX_BYTES: usize = 4 * OUTBOX_HIGH_WATER_BYTES;
+
+/// Most backlog waiting for one peer beyond its outbox, in encoded bytes;
+/// more is skipped (a guess: a validation window of large items).
+const DEFER_MAX_BYTES: usize = 16 * 1024 * 1024;
+
+/// An outbox whose writer made no progress for this long stops counting as
+/// congestion (see [`Driver::check_outboxes`]).
+const CONGESTION_STALL: Duration = Duration::from_millis(250);
+
 /// While congested, the node looks at the outboxes again this often.
 const CONGESTION_POLL: Duration = Duration::from_millis(1);
 
@@ -43,10 +56,32 @@ const CONGESTION_POLL: Duration = Duration::from_millis(1);
 struct PeerConn {
     conn: ConnId,
     outbound: bool,
+    /// The P2P listen address the peer advertised (for logs).
+    addr: SocketAddr,
     link: PeerLink,
     /// The writer's write count when last seen changing (or the outbox
     /// empty), and when.
     progress: (u64, Instant),
+    /// Messages that found the outbox full, waiting to be moved into it,
+    /// with their encoded size in bytes (at most [`DEFER_MAX_BYTES`]).
+    deferred: VecDeque<Message>,
+    deferred_bytes: usize,
+}
+
+impl PeerConn {
+    /// Moves deferred messages into the outbox while it has room.
+    fn refill(&mut self) {
+        while let Some(msg) = self.deferred.pop_front() {
+            let len = wire::encoded_len(&msg);
+            match self.link.try_send(msg) {
+                Ok(()) | Err(TrySendError::Disconnected(_)) => self.deferred_bytes -= len,
+                Err(TrySendError::Full(msg)) => {
+                    self.deferred.push_front(msg);
+                    return;
+                }
+            }
+        }
+    }
 }
 
 /// The state of the node thread.
@@ -64,6 +99,8 @@ pub(super) struct Driver {
     conns: HashMap<ConnId, PeerId>,
     /// Peers logged as "peer up" and not yet as "peer down".
     logged_up: HashSet<PeerId>,
+    /// Whether the core was last told that an outbox is congested.
+    congested: bool,
     /// The node thread's own counters (the core's are in the core).
     counters: NodeStats,
 }
@@ -84,6 +121,7 @@ impl Driver {
             peers: HashMap::new(),
             conns: HashMap::new(),
             logged_up: HashSet::new(),
+            congested: false,
             counters: NodeStats::default(),
         }
     }
@@ -94,9 +132,41 @@ impl Driver {
         let closed = never();
         loop {
             let now = Instant::now();
+            // Timers are due even while events keep coming.
+            if now >= self.core.poll_timeout() {
+                self.core.handle_timeout(now);
+                self.execute_actions();
+            }
             let congested = self.check_outboxes(now);
+            if congested != self.congested {
+                for (peer, p) in &self.peers {
+                    debug!(
+                        "outbox to {peer}: {} messages, {} bytes, {} writes",
+                        p.link.queued(),
+                        p.link.queued_bytes(),
+                        p.link.writes()
+                    );
+                }
+                debug!(
+                    "outboxes {}; validation window {}/{}",
+                    if congested { "congested" } else { "clear" },
+                    self.core.pending_validations(),
+                    if self.core.wants_items() {
+                        "open"
+                    } else {
+                        "full"
+                    }
+                );
+                self.congested = congested;
+                self.core.handle(Event::Congestion { congested }, now);
+                self.execute_actions();
+            }
+            // Congestion holds back only this host's own announcements (the
+            // source of new load); items from peers are taken whenever the
+            // validation window has room, so hosts congested towards each
+            // other never wait on each other.
             let take_local = !congested;
-            let take_net = take_local && self.core.wants_items();
+            let take_net = self.core.wants_items();
             let mut deadline = self.core.poll_timeout();
             if congested {
                 deadline = deadline.min(now + CONGESTION_POLL);
@@ -126,21 +196,26 @@ impl Driver {
         self.close_all();
     }
 
-    /// True when some outbox is congested. Drops peers that are stuck: an
-    /// outbox with messages and no completed write for [`STUCK_PEER_TIMEOUT`].
+    /// True when some outbox is congested: at its high-water mark and its
+    /// writer still making progress. An outbox whose writer has made no
+    /// progress for [`CONGESTION_STALL`] does not hold the node back (two
+    /// hosts congested towards each other would otherwise wait on each other
+    /// forever); one with no progress for [`STUCK_PEER_TIMEOUT`] is dropped.
     fn check_outboxes(&mut self, now: Instant) -> bool {
         let mut congested = false;
         let mut stuck = Vec::new();
         for (peer, p) in &mut self.peers {
-            let queued = p.link.queued();
+            p.refill();
+            let queued = p.link.queued() + p.deferred.len();
             let writes = p.link.writes();
             if queued == 0 || writes != p.progress.0 {
                 p.progress = (writes, now);
             } else if now.duration_since(p.progress.1) >= STUCK_PEER_TIMEOUT {
                 stuck.push(*peer);
             }
-            congested |=
+            let full =
                 queued >= self.high_water || p.link.queued_bytes() >= OUTBOX_HIGH_WATER_BYTES;
+            congested |= full && now.duration_since(p.progress.1) < CONGESTION_STALL;
         }
         for peer in stuck {
             warn!(
@@ -206,7 +281,7 @@ impl Driver {
         &mut self,
         conn: ConnId,
         remote: Hello,
-        dialed: Option<std::net::SocketAddr>,
+        dialed: Option<SocketAddr>,
         link: PeerLink,
         now: Instant,
     ) {
@@ -224,8 +299,11 @@ impl Driver {
             let new = PeerConn {
                 conn,
                 outbound,
+                addr: remote.listen_addr,
                 link,
                 progress: (0, now),
+                deferred: VecDeque::new(),
+                deferred_bytes: 0,
             };
             if self.peers.insert(peer, new).is_some() {
                 debug!("peer {peer}: switched to connection {conn}");
@@ -249,7 +327,13 @@ impl Driver {
             return;
         };
         if error.is_misbehaviour() {
-            warn!("peer {peer} broke the protocol: {error}");
+            // Peer accounting bans it (the ban is logged); this says what
+            // exactly. The ban is carried out before the core hears of the
+            // connection's end, while the driver still knows its address.
+            info!("peer {peer} broke the protocol: {error}");
+            let what = Misbehaviour::MalformedFrame;
+            self.core.handle(Event::Misbehaved { peer, what }, now);
+            self.execute_actions();
         }
         if self.peers.get(&peer).is_some_and(|p| p.conn == conn) {
             self.peers.remove(&peer);
@@ -301,31 +385,68 @@ impl Driver {
                     );
                     self.subscriptions.kick(client);
                 }
-                Action::Penalize { peer, reason } => {
-                    self.counters.penalties += 1;
-                    warn!("peer {peer} {reason}");
-                }
+                Action::Ban {
+                    peer,
+                    addr,
+                    reason,
+                    until,
+                } => self.ban(peer, addr, &reason, until),
             }
         }
     }
 
+    /// Closes the banned peer's connection at once and logs the ban. The
+    /// connection stays in `conns` until its reader ends; the core ignores
+    /// what still arrives on it.
+    fn ban(&mut self, peer: PeerId, addr: Option<SocketAddr>, reason: &BanReason, until: Instant) {
+        let conn = self.peers.remove(&peer);
+        if let Some(p) = &conn {
+            p.link.close_now();
+        }
+        self.logged_up.remove(&peer);
+        let target = match (addr, conn) {
+            (Some(a), _) => a.to_string(),
+            (None, Some(p)) => format!("{}, not banned: claimed by a peer that dialed in", p.addr),
+            (None, None) => "not connected".to_string(),
+        };
+        let secs = until
+            .saturating_duration_since(Instant::now())
+            .as_secs_f64();
+        warn!(
+            "banned peer {peer} ({target}) for {} s: {reason}",
+            secs.round()
+        );
+    }
+
+    /// Queues `msg` for `to`. When the outbox is full the message waits in
+    /// the peer's deferred list (refilled as the writer drains), so a burst
+    /// released at once (a window of validated items) is not lost; only
+    /// beyond [`DEFER_MAX_BYTES`] of backlog are messages skipped (counted).
     fn send(&mut self, to: PeerId, msg: Message) {
-        let Some(p) = self.peers.get(&to) else {
+        let Some(p) = self.peers.get_mut(&to) else {
             return;
         };
-        match p.link.try_send(msg) {
-            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
-            Err(TrySendError::Full(_)) => {
-                warn!("peer {to} too slow: its outbox is full; disconnecting");
-                self.counters.slow_peers_dropped += 1;
-                p.link.close_now();
-                let conn = p.conn;
-                self.peers.remove(&to);
-                self.conns.remove(&conn);
-                self.core
-                    .handle(Event::PeerDown { peer: to }, Instant::now());
+        p.refill();
+        if p.deferred.is_empty() && p.link.queued_bytes() < OUTBOX_MAX_BYTES {
+            match p.link.try_send(msg) {
+                Ok(()) | Err(TrySendError::Disconnected(_)) => return,
+                Err(TrySendError::Full(msg)) => return self.defer(to, msg),
             }
         }
+        self.defer(to, msg);
+    }
+
+    fn defer(&mut self, to: PeerId, msg: Message) {
+        let Some(p) = self.peers.get_mut(&to) else {
+            return;
+        };
+        let len = wire::encoded_len(&msg);
+        if p.deferred_bytes + len > DEFER_MAX_BYTES {
+            self.counters.skipped_full_outbox += 1;
+            return;
+        }
+        p.deferred_bytes += len;
+        p.deferred.push_back(msg);
     }
 
     /// Hands a notification to the subscribed clients; returns those reached.

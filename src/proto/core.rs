@@ -7,10 +7,14 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 
 use super::Outbox;
+use super::accounting::{Accounting, AccountingConfig, Admission, BanReason};
 use super::broadcast::{Broadcast, Offered};
 use super::membership::{LinkUp, Membership, MembershipConfig, Neighbour};
-use super::types::{Action, ClientId, Event, Item, ItemId, Message, Misbehaviour, PeerId};
+use super::types::{
+    Action, ClientId, Event, Item, ItemId, Message, Misbehaviour, PeerId, Violation,
+};
 use super::validation::{self, Validation, Verdict};
+use crate::wire;
 
 /// Settings of the protocol core (the part of the config it needs).
 #[derive(Clone, Debug)]
@@ -35,6 +39,10 @@ pub struct ProtoConfig {
     pub tick_interval: Duration,
     /// Where to join; None for the first host of a network.
     pub bootstrapper: Option<SocketAddr>,
+    /// How long a misbehaving peer (and its proven address) stays banned.
+    pub ban_time: Duration,
+    /// When a peer has misbehaved enough to be banned, and its rate limits.
+    pub accounting: AccountingConfig,
 }
 
 impl ProtoConfig {
@@ -45,8 +53,9 @@ impl ProtoConfig {
     /// cache (the other half keeps spread items; waiting items are then never
     /// evicted), a client silence of 2 s (a guess: far beyond a healthy
     /// module's answer time, short enough that a stuck module holds up the
-    /// others only briefly) and a 200 ms tick (a guess: fast joins,
-    /// negligible cost).
+    /// others only briefly), a 200 ms tick (a guess: fast joins, negligible
+    /// cost), the config's default ban time and the accounting defaults
+    /// ([`AccountingConfig::default`]).
     pub fn new(degree: usize, cache_size: usize) -> ProtoConfig {
         let max_pending = (cache_size / 2).clamp(1, validation::MAX_PENDING);
         ProtoConfig {
@@ -58,6 +67,8 @@ impl ProtoConfig {
             client_silence: Duration::from_secs(2),
             tick_interval: Duration::from_millis(200),
             bootstrapper: None,
+            ban_time: Duration::from_secs(crate::config::DEFAULT_BAN_TIME_S),
+            accounting: AccountingConfig::default(),
         }
     }
 }
@@ -85,6 +96,15 @@ pub struct Stats {
     pub evicted_unspread: u64,
     /// Clients disconnected for holding the validation window shut.
     pub slow_clients: u64,
+    /// Misbehaviours counted against peers (invalid items, malformed frames,
+    /// protocol violations, flooding reports), bans or not.
+    pub misbehaviours: u64,
+    /// Messages from peers dropped unread for exceeding the rate limits.
+    pub dropped_over_rate: u64,
+    /// Peers banned.
+    pub peers_banned: u64,
+    /// Connections refused because the peer or its address is banned.
+    pub refused_banned: u64,
 }
 
 /// The protocol state machine of one host. See the [module docs](super).
@@ -96,11 +116,14 @@ pub struct Core<R> {
     membership: Membership,
     broadcast: Broadcast,
     validation: Validation,
+    accounting: Accounting,
     out: Outbox,
     stats: Stats,
     cache_size: usize,
     max_pending: usize,
     client_silence: Duration,
+    /// The driver reported a congested outbox (see [`Event::Congestion`]).
+    congested: bool,
     /// Items announced here while there was no neighbour to send them to
     /// (at most `cache_size`; items that left the cache are skipped).
     unsent: VecDeque<ItemId>,
@@ -119,11 +142,13 @@ impl<R: Rng> Core<R> {
             membership: Membership::new(membership_config, me, my_addr, config.bootstrapper),
             broadcast: Broadcast::new(config.cache_size, config.seen_capacity),
             validation: Validation::new(config.validation_timeout),
+            accounting: Accounting::new(config.accounting, config.ban_time),
             out: Outbox::default(),
             stats: Stats::default(),
             cache_size: config.cache_size.max(1),
             max_pending: config.max_pending.max(1),
             client_silence: config.client_silence,
+            congested: false,
             unsent: VecDeque::new(),
         };
         core.membership.start(&mut core.out);
@@ -148,6 +173,16 @@ impl<R: Rng> Core<R> {
     /// True when `peer` is a neighbour.
     pub fn is_neighbour(&self, peer: &PeerId) -> bool {
         self.membership.is_active(peer)
+    }
+
+    /// True when `peer` is banned at `now`.
+    pub fn is_banned(&self, peer: &PeerId, now: Instant) -> bool {
+        self.accounting.is_banned(peer, now)
+    }
+
+    /// True when the P2P address `addr` is banned at `now`.
+    pub fn is_addr_banned(&self, addr: &SocketAddr, now: Instant) -> bool {
+        self.accounting.is_addr_banned(addr, now)
     }
 
     /// Number of items waiting for local verdicts.
@@ -184,6 +219,7 @@ impl<R: Rng> Core<R> {
         }
         if now >= self.next_tick {
             self.next_tick = now + self.tick_interval;
+            self.accounting.expire(now);
             self.membership.on_tick(now, &mut self.rng, &mut self.out);
             self.drop_silent_clients(now);
         }
@@ -192,13 +228,13 @@ impl<R: Rng> Core<R> {
     /// While the validation window is full, disconnects the clients that hold
     /// it shut: they owe verdicts and gave none for `client_silence`.
     fn drop_silent_clients(&mut self, now: Instant) {
-        if self.wants_items() {
+        if self.wants_items() || self.congested {
             return;
         }
         for client in self.validation.silent_clients(now, self.client_silence) {
             self.stats.slow_clients += 1;
             self.out.push(Action::DropClient { client });
-            self.on_client_gone(client);
+            self.on_client_gone(client, now);
         }
     }
 
@@ -217,12 +253,11 @@ impl<R: Rng> Core<R> {
                     dialed,
                     high_priority,
                 };
-                self.membership
-                    .on_peer_up(up, now, &mut self.rng, &mut self.out);
-                self.send_unsent();
+                self.on_peer_up(up, now);
             }
             Event::PeerDown { peer } => self.membership.on_peer_down(&peer, now, &mut self.rng),
             Event::DialFailed { addr } => self.membership.on_dial_failed(addr, now, &mut self.rng),
+            Event::Misbehaved { peer, what } => self.on_misbehaved(peer, what, now),
             Event::Received { from, msg } => self.on_message(from, msg, now),
             Event::Announce {
                 ttl,
@@ -243,7 +278,7 @@ impl<R: Rng> Core<R> {
                     self.stats.delivered += 1;
                 }
                 let verdict = self.validation.on_notified(item, clients, now);
-                self.on_verdict(verdict);
+                self.on_verdict(verdict, now);
             }
             Event::Validation {
                 client,
@@ -251,28 +286,142 @@ impl<R: Rng> Core<R> {
                 valid,
             } => {
                 let verdict = self.validation.on_validation(client, msg_id, valid, now);
-                self.on_verdict(verdict);
+                self.on_verdict(verdict, now);
             }
-            Event::ClientGone { client } => self.on_client_gone(client),
+            Event::ClientGone { client } => self.on_client_gone(client, now),
+            Event::Congestion { congested } => self.congested = congested,
         }
     }
 
+    fn on_peer_up(&mut self, up: LinkUp, now: Instant) {
+        if self.refuse_banned(up, now) {
+            return;
+        }
+        self.membership
+            .on_peer_up(up, now, &mut self.rng, &mut self.out);
+        self.send_unsent();
+    }
+
+    /// Refuses a connection from a banned peer, or to or from a banned
+    /// address (unless it is a second connection of a neighbour that is not
+    /// banned itself); true when it did. The ban was logged when it began,
+    /// so a refusal is only a `Disconnect`.
+    fn refuse_banned(&mut self, up: LinkUp, now: Instant) -> bool {
+        let by_id = self.accounting.peer_banned_until(&up.peer, now);
+        let until = by_id.or_else(|| {
+            if self.membership.is_active(&up.peer) {
+                return None;
+            }
+            [Some(up.addr), up.dialed]
+                .into_iter()
+                .flatten()
+                .find_map(|a| self.accounting.addr_banned_until(&a, now))
+        });
+        let Some(until) = until else {
+            return false;
+        };
+        if let Some(dialed) = up.dialed {
+            // This host dialed `dialed` and reached a banned peer: the
+            // address is proven to be its own, so it is banned too.
+            if by_id.is_some() {
+                self.accounting.ban_addr(dialed, until);
+            }
+            self.membership.forget(dialed, until);
+        }
+        self.stats.refused_banned += 1;
+        self.out.push(Action::Disconnect(up.peer));
+        true
+    }
+
     fn on_message(&mut self, from: PeerId, msg: Message, now: Instant) {
+        if self.accounting.is_banned(&from, now) || !self.admit(from, &msg, now) {
+            return;
+        }
         if !self.membership.is_active(&from) {
             // A refused host's referral arrives from a peer that is not a
-            // neighbour; anything else from a non-neighbour is ignored.
+            // neighbour; anything else from a non-neighbour is ignored (it
+            // may have crossed our refusal on the wire: no violation).
             if let Message::Peers(addrs) = msg {
-                self.membership.on_peers(&addrs, &mut self.rng);
+                self.on_peers(addrs, now);
             }
             return;
         }
         match msg {
-            Message::GetPeers => self
-                .membership
-                .on_get_peers(from, &mut self.rng, &mut self.out),
-            Message::Peers(addrs) => self.membership.on_peers(&addrs, &mut self.rng),
+            Message::GetPeers => self.on_get_peers(from, now),
+            Message::Peers(addrs) => self.on_peers(addrs, now),
             Message::Item(item) => self.on_item(from, item, now),
         }
+    }
+
+    /// Charges a message to its sender's rate limits: false when it is to be
+    /// dropped unread (and bans a flooder).
+    fn admit(&mut self, from: PeerId, msg: &Message, now: Instant) -> bool {
+        match self
+            .accounting
+            .on_message(from, wire::encoded_len(msg), now)
+        {
+            Admission::Accept => true,
+            Admission::Drop => {
+                self.stats.dropped_over_rate += 1;
+                false
+            }
+            Admission::Ban(reason) => {
+                self.stats.dropped_over_rate += 1;
+                self.ban(from, reason, now);
+                false
+            }
+        }
+    }
+
+    /// A neighbour asks for addresses: answered within its allowance,
+    /// otherwise ignored and counted as a protocol violation.
+    fn on_get_peers(&mut self, from: PeerId, now: Instant) {
+        if self.accounting.on_peer_request(from, now) {
+            self.membership
+                .on_get_peers(from, &mut self.rng, &mut self.out);
+        } else {
+            let what = Misbehaviour::ProtocolViolation(Violation::TooManyPeerRequests);
+            self.on_misbehaved(from, what, now);
+        }
+    }
+
+    /// Addresses from a peer; banned ones are never learned (so never dialed).
+    fn on_peers(&mut self, mut addrs: Vec<SocketAddr>, now: Instant) {
+        addrs.retain(|a| !self.accounting.is_addr_banned(a, now));
+        self.membership.on_peers(&addrs, &mut self.rng);
+    }
+
+    /// Counts a misbehaviour of `peer` and bans it past the threshold.
+    /// Reports about a peer already banned are ignored.
+    fn on_misbehaved(&mut self, peer: PeerId, what: Misbehaviour, now: Instant) {
+        if self.accounting.is_banned(&peer, now) {
+            return;
+        }
+        self.stats.misbehaviours += 1;
+        if let Some(reason) = self.accounting.report(peer, what, now) {
+            self.ban(peer, reason, now);
+        }
+    }
+
+    /// Bans `peer`: it leaves the neighbours at once; when this host dialed
+    /// it, its address is banned too (and forgotten by membership).
+    fn ban(&mut self, peer: PeerId, reason: BanReason, now: Instant) {
+        let addr = self
+            .membership
+            .remove(&peer)
+            .filter(|n| n.outbound)
+            .map(|n| n.addr);
+        let until = self.accounting.ban(peer, addr, now);
+        if let Some(a) = addr {
+            self.membership.forget(a, until);
+        }
+        self.stats.peers_banned += 1;
+        self.out.push(Action::Ban {
+            peer,
+            addr,
+            reason,
+            until,
+        });
     }
 
     fn on_announce(&mut self, item: Item) {
@@ -324,7 +473,7 @@ impl<R: Rng> Core<R> {
         }
     }
 
-    fn on_verdict(&mut self, verdict: Verdict) {
+    fn on_verdict(&mut self, verdict: Verdict, now: Instant) {
         match verdict {
             Verdict::Waiting => {}
             Verdict::Valid { item } => {
@@ -334,17 +483,14 @@ impl<R: Rng> Core<R> {
             Verdict::Invalid { item, from } => {
                 self.stats.invalid += 1;
                 self.broadcast.remove(&item);
-                self.out.push(Action::Penalize {
-                    peer: from,
-                    reason: Misbehaviour::InvalidItem,
-                });
+                self.on_misbehaved(from, Misbehaviour::InvalidItem, now);
             }
         }
     }
 
-    fn on_client_gone(&mut self, client: ClientId) {
+    fn on_client_gone(&mut self, client: ClientId, now: Instant) {
         for item in self.validation.on_client_gone(client) {
-            self.on_verdict(Verdict::Valid { item });
+            self.on_verdict(Verdict::Valid { item }, now);
         }
     }
 

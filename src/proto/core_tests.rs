@@ -12,27 +12,26 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use super::{
-    Action, ClientId, Core, DataType, Event, Item, ItemId, Message, Misbehaviour, MsgId, PeerId,
-    ProtoConfig, Ttl,
+    Action, ClientId, Core, DataType, Event, Item, ItemId, Message, MsgId, PeerId, ProtoConfig, Ttl,
 };
 
-const SEED: u64 = 7;
-const DATA_TYPE: DataType = DataType(7);
-const CLIENT_A: ClientId = ClientId(1);
-const CLIENT_B: ClientId = ClientId(2);
+pub(super) const SEED: u64 = 7;
+pub(super) const DATA_TYPE: DataType = DataType(7);
+pub(super) const CLIENT_A: ClientId = ClientId(1);
+pub(super) const CLIENT_B: ClientId = ClientId(2);
 
 /// Peer `n` of the tests.
-fn peer(n: u64) -> PeerId {
+pub(super) fn peer(n: u64) -> PeerId {
     PeerId::from_u64(n)
 }
 
 /// The P2P address of peer `n`.
-fn addr(n: u8) -> SocketAddr {
+pub(super) fn addr(n: u8) -> SocketAddr {
     SocketAddr::from((Ipv4Addr::new(10, 0, 0, n), 7000))
 }
 
 /// An item named `n` whose data is `n` as text.
-fn item(n: u64, ttl: u8) -> Item {
+pub(super) fn item(n: u64, ttl: u8) -> Item {
     Item {
         id: ItemId::from_u64(n),
         ttl: Ttl(ttl),
@@ -42,7 +41,7 @@ fn item(n: u64, ttl: u8) -> Item {
 }
 
 /// The same item with another ttl.
-fn with_ttl(item: &Item, ttl: u8) -> Item {
+pub(super) fn with_ttl(item: &Item, ttl: u8) -> Item {
     Item {
         ttl: Ttl(ttl),
         ..item.clone()
@@ -50,12 +49,12 @@ fn with_ttl(item: &Item, ttl: u8) -> Item {
 }
 
 /// `Send { to: peer(n), msg }`.
-fn send(n: u64, msg: Message) -> Action {
+pub(super) fn send(n: u64, msg: Message) -> Action {
     Action::Send { to: peer(n), msg }
 }
 
 /// `Deliver` of `item` under `msg_id`.
-fn deliver(item: &Item, msg_id: u16) -> Action {
+pub(super) fn deliver(item: &Item, msg_id: u16) -> Action {
     Action::Deliver {
         item: item.id,
         msg_id: MsgId(msg_id),
@@ -65,24 +64,24 @@ fn deliver(item: &Item, msg_id: u16) -> Action {
 }
 
 /// Settings for one test: the given degree and cache size, no bootstrapper.
-fn config(degree: usize, cache_size: usize) -> ProtoConfig {
+pub(super) fn config(degree: usize, cache_size: usize) -> ProtoConfig {
     ProtoConfig::new(degree, cache_size)
 }
 
 /// One core under test, a time base and a recording outbox.
-struct Rig {
-    core: Core<StdRng>,
-    t0: Instant,
+pub(super) struct Rig {
+    pub(super) core: Core<StdRng>,
+    pub(super) t0: Instant,
 }
 
 impl Rig {
     /// Host 1 started at time 0 with `config` and the fixed seed.
-    fn new(config: ProtoConfig) -> Rig {
+    pub(super) fn new(config: ProtoConfig) -> Rig {
         Rig::with_seed(config, SEED)
     }
 
     /// Host 1 started at time 0 with `config` and `seed`.
-    fn with_seed(config: ProtoConfig, seed: u64) -> Rig {
+    pub(super) fn with_seed(config: ProtoConfig, seed: u64) -> Rig {
         // Tests need some base instant; only offsets from it matter.
         #[allow(clippy::disallowed_methods)]
         let t0 = Instant::now();
@@ -92,46 +91,46 @@ impl Rig {
     }
 
     /// The time `ms` milliseconds after the start.
-    fn at(&self, ms: u64) -> Instant {
+    pub(super) fn at(&self, ms: u64) -> Instant {
         self.t0 + Duration::from_millis(ms)
     }
 
     /// Takes every queued action.
-    fn actions(&mut self) -> Vec<Action> {
+    pub(super) fn actions(&mut self) -> Vec<Action> {
         std::iter::from_fn(|| self.core.poll_action()).collect()
     }
 
     /// Handles `event` at `ms` and returns the actions it caused.
-    fn handle(&mut self, event: Event, ms: u64) -> Vec<Action> {
+    pub(super) fn handle(&mut self, event: Event, ms: u64) -> Vec<Action> {
         self.core.handle(event, self.at(ms));
         self.actions()
     }
 
     /// Runs the timeout work due at `ms` and returns the actions it caused.
-    fn timeout(&mut self, ms: u64) -> Vec<Action> {
+    pub(super) fn timeout(&mut self, ms: u64) -> Vec<Action> {
         self.core.handle_timeout(self.at(ms));
         self.actions()
     }
 
     /// Peer `n` connects (inbound, low priority) at time 0 and is taken.
-    fn link(&mut self, n: u64) {
+    pub(super) fn link(&mut self, n: u64) {
         let up = inbound(n, false);
         assert_eq!(self.handle(up, 0), vec![send(n, Message::GetPeers)]);
     }
 
     /// Peer `n` sends `msg` at `ms`.
-    fn receive(&mut self, n: u64, msg: Message, ms: u64) -> Vec<Action> {
+    pub(super) fn receive(&mut self, n: u64, msg: Message, ms: u64) -> Vec<Action> {
         self.handle(Event::Received { from: peer(n), msg }, ms)
     }
 
     /// The neighbours' ids, in order.
-    fn neighbours(&self) -> Vec<PeerId> {
+    pub(super) fn neighbours(&self) -> Vec<PeerId> {
         self.core.neighbours().map(|(p, _)| *p).collect()
     }
 }
 
 /// Peer `n` connected to us.
-fn inbound(n: u64, high_priority: bool) -> Event {
+pub(super) fn inbound(n: u64, high_priority: bool) -> Event {
     Event::PeerUp {
         peer: peer(n),
         addr: addr(n as u8),
@@ -141,7 +140,7 @@ fn inbound(n: u64, high_priority: bool) -> Event {
 }
 
 /// Our dial of peer `n` completed.
-fn outbound(n: u64) -> Event {
+pub(super) fn outbound(n: u64) -> Event {
     Event::PeerUp {
         peer: peer(n),
         addr: addr(n as u8),
@@ -151,7 +150,7 @@ fn outbound(n: u64) -> Event {
 }
 
 /// `Notified` of `item` to `clients`.
-fn notified(item: &Item, clients: &[ClientId]) -> Event {
+pub(super) fn notified(item: &Item, clients: &[ClientId]) -> Event {
     Event::Notified {
         item: item.id,
         clients: clients.to_vec(),
@@ -159,7 +158,7 @@ fn notified(item: &Item, clients: &[ClientId]) -> Event {
 }
 
 /// `client`'s verdict on `msg_id`.
-fn verdict(client: ClientId, msg_id: u16, valid: bool) -> Event {
+pub(super) fn verdict(client: ClientId, msg_id: u16, valid: bool) -> Event {
     Event::Validation {
         client,
         msg_id: MsgId(msg_id),
@@ -392,20 +391,18 @@ fn an_item_is_forwarded_only_after_every_notified_client_said_valid() {
 }
 
 #[test]
-fn an_invalid_verdict_penalizes_the_sender_and_stops_the_item() {
+fn an_invalid_verdict_counts_against_the_sender_and_stops_the_item() {
     let mut rig = Rig::new(config(2, 10));
     rig.link(2);
     rig.link(3);
     let it = item(1, 0);
     rig.receive(2, Message::Item(it.clone()), 1);
     rig.handle(notified(&it, &[CLIENT_A, CLIENT_B]), 1);
-    let penalty = Action::Penalize {
-        peer: peer(2),
-        reason: Misbehaviour::InvalidItem,
-    };
-    assert_eq!(rig.handle(verdict(CLIENT_A, 0, false), 2), vec![penalty]);
+    assert_eq!(rig.handle(verdict(CLIENT_A, 0, false), 2), vec![]);
+    assert_eq!(rig.core.stats().misbehaviours, 1, "one of ten before a ban");
     assert_eq!(rig.handle(verdict(CLIENT_B, 0, true), 3), vec![]);
     assert_eq!(rig.receive(3, Message::Item(it), 4), vec![], "still seen");
+    assert_eq!(rig.neighbours(), vec![peer(2), peer(3)]);
 }
 
 #[test]

@@ -140,6 +140,23 @@ impl Membership {
         self.active.contains_key(peer)
     }
 
+    /// Drops `peer` from the neighbours at once (it was banned: its
+    /// connection is closed without a referral, and its address, when it
+    /// is to be avoided, is handed to [`Membership::forget`]).
+    pub fn remove(&mut self, peer: &PeerId) -> Option<Neighbour> {
+        self.active.remove(peer)
+    }
+
+    /// Forgets `addr` and does not dial it (not even as the bootstrapper)
+    /// before `until`: it belongs to a banned peer. A dial of it that ended
+    /// in a refusal is no longer under way.
+    pub fn forget(&mut self, addr: SocketAddr, until: Instant) {
+        self.dialing.remove(&addr);
+        self.known.retain(|a| *a != addr);
+        let backoff = self.backoff.entry(addr).or_insert(until);
+        *backoff = (*backoff).max(until);
+    }
+
     /// Number of known addresses.
     pub fn known_len(&self) -> usize {
         self.known.len()

@@ -70,7 +70,8 @@ struct Node {
     /// The newest timer scheduled; the queue's older timers are stale.
     timer: Option<Instant>,
     deliveries: Vec<Delivery>,
-    penalties: usize,
+    /// Ban actions it emitted.
+    bans: usize,
 }
 
 /// A network of cores under simulated time. See the module docs.
@@ -146,7 +147,7 @@ impl TestNet {
             alive: true,
             timer: None,
             deliveries: Vec::new(),
-            penalties: 0,
+            bans: 0,
         });
         self.by_addr.insert(addr, ix);
         self.execute(ix);
@@ -232,9 +233,9 @@ impl TestNet {
         self.nodes[node].core.stats()
     }
 
-    /// How many Penalize actions `node` emitted.
-    fn penalties(&self, node: NodeIx) -> usize {
-        self.nodes[node].penalties
+    /// How many Ban actions `node` emitted.
+    fn bans(&self, node: NodeIx) -> usize {
+        self.nodes[node].bans
     }
 
     fn push(&mut self, at: Instant, node: NodeIx, input: Input) {
@@ -303,7 +304,7 @@ impl TestNet {
                 Action::Deliver {
                     item, msg_id, data, ..
                 } => self.deliver(node, item, msg_id, data),
-                Action::Penalize { .. } => self.nodes[node].penalties += 1,
+                Action::Ban { .. } => self.nodes[node].bans += 1,
                 Action::DropClient { client } => {
                     panic!("node {node}: fake client {client:?} dropped as too slow")
                 }
@@ -465,7 +466,8 @@ fn check_each_delivered_once(net: &TestNet, items: &[(NodeIx, Vec<u8>)]) {
             let name = String::from_utf8_lossy(data);
             assert_eq!(copies, expected, "node {n}, {name} from node {origin}");
         }
-        assert_eq!(net.penalties(n), 0);
+        assert_eq!(net.bans(n), 0);
+        assert_eq!(net.stats(n).dropped_over_rate, 0);
     }
 }
 

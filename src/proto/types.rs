@@ -3,8 +3,11 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use rand::{Rng, RngExt};
+
+use super::accounting::BanReason;
 
 /// A host's identity on the network.
 ///
@@ -149,17 +152,56 @@ pub enum Message {
     Item(Item),
 }
 
-/// Ways a peer can break the rules, reported to peer accounting.
+/// Ways a peer can break the rules, counted by peer accounting
+/// ([`super::accounting`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Misbehaviour {
     /// A local client judged an item this peer sent invalid.
     InvalidItem,
+    /// A frame that arrived intact (it passed the transport) but does not
+    /// decode, or announced a length beyond the limit: the sender built it
+    /// wrong on purpose or is broken, never an accident of the network.
+    MalformedFrame,
+    /// A well-formed message that the protocol does not allow here.
+    ProtocolViolation(Violation),
+    /// More messages or bytes than the rate limits allow: the excess was
+    /// dropped unread.
+    Flooding,
 }
 
 impl fmt::Display for Misbehaviour {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Misbehaviour::InvalidItem => f.write_str("sent an item a local client judged invalid"),
+            Misbehaviour::MalformedFrame => f.write_str("sent a malformed frame"),
+            Misbehaviour::ProtocolViolation(v) => write!(f, "broke the protocol: {v}"),
+            Misbehaviour::Flooding => f.write_str("sent more than the rate limits allow"),
+        }
+    }
+}
+
+/// Well-formed messages the protocol does not allow.
+///
+/// Only what no honest host ever does belongs here. Much that looks odd is
+/// honest: an item or a request from a connection that is not a neighbour
+/// (it crossed our refusal on the wire), an unsolicited `Peers` (a referral
+/// from a host that refused or dropped us), the same item twice (it left the
+/// sender's seen-set), an oversized `Peers` (the codec refuses it before the
+/// core sees it). The membership and dissemination work adds variants for
+/// their messages (a `Graft` for an item never announced, a shuffle reply
+/// without a shuffle, ...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Violation {
+    /// A neighbour asked for addresses ([`Message::GetPeers`]) more often
+    /// than this host's peer exchange ever does (see
+    /// [`super::accounting::AccountingConfig::peer_requests_per_window`]).
+    TooManyPeerRequests,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Violation::TooManyPeerRequests => f.write_str("asked for peers too often"),
         }
     }
 }
@@ -191,6 +233,14 @@ pub enum Event {
     DialFailed {
         /// The address that was dialed.
         addr: SocketAddr,
+    },
+    /// The driver saw `peer` misbehave on a connection (e.g. a malformed
+    /// frame). Reported before the [`Event::PeerDown`] of that connection.
+    Misbehaved {
+        /// Who.
+        peer: PeerId,
+        /// What it did.
+        what: Misbehaviour,
     },
     /// A neighbour sent a message.
     Received {
@@ -224,6 +274,13 @@ pub enum Event {
         msg_id: MsgId,
         /// Its verdict.
         valid: bool,
+    },
+    /// Some peer outbox became congested (or no longer is). While it is, a
+    /// silent client is not blamed for the full validation window: its
+    /// verdicts may be stuck behind its own announcements.
+    Congestion {
+        /// True while an outbox is congested.
+        congested: bool,
     },
     /// A local client went away: it owes no more verdicts.
     ClientGone {
@@ -273,12 +330,21 @@ pub enum Action {
         /// Who.
         client: ClientId,
     },
-    /// Report a peer's misbehaviour to peer accounting.
-    Penalize {
+    /// `peer` broke the rules past a threshold: close every connection to
+    /// it at once (dropping what is queued), log the reason, refuse it until
+    /// `until`. The core already dropped it from its neighbours and ignores
+    /// what still arrives from it; no [`Event::PeerDown`] is needed.
+    Ban {
         /// Who.
         peer: PeerId,
-        /// What it did.
-        reason: Misbehaviour,
+        /// Its P2P listen address, banned as well, when this host proved it
+        /// (it dialed that address and reached `peer`); None when the peer
+        /// only claimed it (it dialed in).
+        addr: Option<SocketAddr>,
+        /// Why, for the log.
+        reason: BanReason,
+        /// When the ban ends.
+        until: Instant,
     },
 }
 

@@ -98,6 +98,10 @@ impl NodeConfig {
         if let Some(addr) = self.bootstrapper {
             text.push_str(&format!("bootstrapper = {addr}\n"));
         }
+        if !self.extra.iter().any(|(key, _)| key == "pow_difficulty") {
+            // Temporary identities are made at start; keep that instant.
+            text.push_str("pow_difficulty = 8\n");
+        }
         for (key, value) in &self.extra {
             text.push_str(&format!("{key} = {value}\n"));
         }

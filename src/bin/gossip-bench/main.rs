@@ -6,12 +6,14 @@
 //! memory and threads. `floor` measures one loopback TCP hop between two
 //! processes, the yardstick every cluster figure is also given against.
 //! `standard` runs the floor and the six standard runs and writes
-//! `target/bench/standard.json`. Every process the benchmark starts is
-//! stopped when it ends, also on an error, a panic, SIGINT or SIGTERM.
+//! `target/bench/standard.json`. `pow` times making and checking an identity.
+//! Every process the benchmark starts is stopped when it ends, also on an
+//! error, a panic, SIGINT or SIGTERM.
 
 mod cluster;
 mod floor;
 mod json;
+mod pow;
 mod procfs;
 mod report;
 mod run;
@@ -40,6 +42,7 @@ Usage:
                    [--cache-size C] [--idle-timeout SECS] [--name NAME] [--json PATH]
   gossip-bench floor --size S [--count K] [--json PATH]
   gossip-bench standard [--json PATH]
+  gossip-bench pow [--difficulty N ...] [--samples K] [--verify-runs R]
   gossip-bench help | --help
 
 run       N gossipd processes (target/release/gossipd beside this binary) on
@@ -54,6 +57,10 @@ floor     one loopback TCP hop between two processes: K ping-pongs (default
           messages/s and CPU per message.
 standard  the floor and the runs N = 20, 50 x R = 100, 500, 0 at S = 256;
           writes target/bench/standard.json.
+pow       identity cost: K (default 5) Identity::generate calls per
+          difficulty N (repeatable; default the config default) on every
+          core, mean/median/max seconds; then the mean time of R (default
+          100000) proof checks (pow::bits + Ed25519 signature check), in µs.
 ";
 
 /// Why the benchmark failed; printed as one message.
@@ -121,6 +128,7 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
         "run" => run_command(rest),
         "floor" => floor_command(rest),
         "standard" => standard_command(rest),
+        "pow" => pow::command(rest),
         "floor-echo" => {
             let addr = rest
                 .first()
