@@ -77,7 +77,8 @@ pub struct NodeStats {
     pub slow_peers_dropped: u64,
     /// Messages not queued because the peer's outbox was full.
     pub skipped_full_outbox: u64,
-    /// Clients disconnected because their notification queue was full.
+    /// Clients disconnected as too slow: their notification queue was full,
+    /// or they held the full validation window without giving verdicts.
     pub slow_clients_kicked: u64,
 }
 

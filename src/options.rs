@@ -218,6 +218,7 @@ fn default_text(key: Key, defaults: &Config) -> String {
         Key::Bootstrapper if defaults.bootstrapper.is_none() => {
             "none, this host starts a new network".to_string()
         }
+        Key::NetworkKey if defaults.network_key.is_none() => "none, an open network".to_string(),
         _ => key.render(defaults),
     }
 }

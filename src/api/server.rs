@@ -5,8 +5,9 @@
 //! messages with the strict [`codec`] and turns them into client calls; the
 //! writer drains the client's bounded notification queue, encoding everything
 //! queued into one write. A malformed message closes only its connection.
-//! A client whose queue overflows is kicked by the node thread: the kick hook
-//! shuts its socket down, which ends both threads.
+//! A client that is too slow (its queue overflows, or it holds the full
+//! validation window without giving verdicts) is kicked by the node thread:
+//! the kick hook shuts its socket down, which ends both threads.
 
 use std::collections::HashMap;
 use std::io::{self, BufReader, Write};

@@ -30,7 +30,12 @@ fn main() -> ExitCode {
         }
         Ok(Command::CheckConfig(loaded)) => {
             report_warnings(&loaded);
-            print!("{}", loaded.config.to_ini());
+            let mut text = loaded.config.to_ini();
+            if let Some(key) = &loaded.config.network_key {
+                // The effective settings may end up in logs: never the secret.
+                text = text.replace(&key.to_hex(), "(set, not shown)");
+            }
+            print!("{text}");
             ExitCode::SUCCESS
         }
         Ok(Command::Run(loaded)) => run(loaded),
