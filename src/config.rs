@@ -75,9 +75,10 @@ pub const DEFAULT_CLIENT_QUEUE: usize = 1024;
 pub const CLIENT_QUEUE_RANGE: RangeInclusive<usize> = 1..=1_000_000;
 
 /// Default `peer_queue`: messages waiting for one peer connection's writer.
-/// From half of it (or 1 MiB) on the outbox counts as congested and the node
-/// stops taking new items until it drains; full, the peer is dropped. 1024
-/// small items batch well into one write; a guess, not a measured optimum.
+/// From half of it (or 1 MiB) on the outbox counts as congested and this
+/// host's own announcements wait; full, further messages wait in a per-peer
+/// backlog. 1024 small items batch well into one write; a guess, not a
+/// measured optimum.
 pub const DEFAULT_PEER_QUEUE: usize = 1024;
 
 /// Default `pow_difficulty`: leading zero bits of BLAKE2s(public key, nonce)

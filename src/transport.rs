@@ -16,8 +16,8 @@
 //! [`MAX_FRAME_LEN`] closes the connection before anything is allocated for
 //! it. This module is the only one that knows how bytes sit on the wire.
 
-mod handshake;
-mod secure;
+pub mod handshake;
+pub mod secure;
 
 pub use self::handshake::{Local, NOISE_PATTERN, NOISE_PATTERN_PSK};
 pub use self::secure::{FrameReader, FrameWriter, MAX_CHUNK_PLAIN};

@@ -6,13 +6,15 @@
 //! blocks on anything but its own queues: sends to peers and clients use
 //! `try_send`.
 //!
-//! Flow control: the node takes new items (from peers or local announcements)
-//! only while it can pass them on. A peer outbox at or above half of
-//! `peer_queue` is *congested*: the node then stops taking items until it
-//! drains, so a burst backs up through TCP to its source instead of being
-//! dropped. A peer whose outbox holds messages and whose writer makes no
-//! progress for [`STUCK_PEER_TIMEOUT`] is dropped as too slow, so one stuck
-//! peer cannot hold everyone back for long. See [`super::inbox`].
+//! Flow control: the node takes items from peers whenever its validation
+//! window has room, and its own clients' announcements only while no peer
+//! outbox is congested (at half of `peer_queue` or 1 MiB, its writer still
+//! making progress), so load is held back at its source. A message that
+//! finds an outbox full waits in that peer's deferred backlog (at most
+//! 16 MiB) and is skipped, counted, beyond it. A peer whose writer makes no
+//! progress for [`STUCK_PEER_TIMEOUT`] is dropped as too slow. No host ever
+//! waits for another to read, so hosts congested towards each other cannot
+//! deadlock. See [`super::inbox`].
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;

@@ -2,16 +2,18 @@
 //!
 //! | queue | carries | taken by the node thread |
 //! | --- | --- | --- |
-//! | `net` | everything from peer connections: `Up`, `Message`, `Down`, `DialFailed` (one queue, so each connection's events stay in order) | only while the validation window has room and no peer outbox is congested |
+//! | `net` | everything from peer connections: `Up`, `Message`, `Down`, `DialFailed` (one queue, so each connection's events stay in order) | only while the validation window has room |
 //! | `local` | client announcements | only while no peer outbox is congested |
 //! | `control` | verdicts, departing clients, questions, shutdown | always |
 //!
 //! Each queue holds [`NODE_QUEUE`] events; senders block while it is full.
-//! Because the node stops taking items when it cannot pass them on (a
-//! congested outbox) or cannot judge them (a full validation window), a
-//! burst backs up hop by hop through the readers' blocked sends and TCP flow
-//! control, down to the announcing module, instead of being dropped.
-//! Verdicts never wait behind items, so the window always drains.
+//! The node stops taking peers' items only while it cannot judge them (a
+//! full validation window, which drains through local verdicts alone), and
+//! its own clients' announcements while it cannot pass them on (a congested
+//! outbox): a burst backs up through the readers' blocked sends, TCP flow
+//! control and the API connection to the announcing module instead of being
+//! dropped, and no two hosts ever wait on each other. Verdicts never wait
+//! behind items, so the window always drains.
 
 use std::fmt;
 
