@@ -10,9 +10,13 @@
 pub mod client;
 pub mod network;
 pub mod process;
+pub mod proxy;
 pub mod subscribers;
+pub mod verbose;
 
 pub use client::{Client, MAX_DATA, Notification, Recv, summary};
 pub use network::{Network, Shape, after, unique};
 pub use process::{Node, NodeConfig, Process, TempDir};
+pub use proxy::{ConnReport, Proxy};
 pub use subscribers::Subscribers;
+pub use verbose::{HANDSHAKE_LOG, VerboseNode};
