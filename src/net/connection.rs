@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
-use log::{debug, warn};
+use log::{debug, info, warn};
 
 use super::{ConnContext, ConnId, NetEvent, SlotGuard, Traffic};
 use crate::node::NodeEvent;
@@ -161,6 +161,15 @@ fn run(
                 Some(addr) => {
                     let failed = NetEvent::DialFailed { addr, error };
                     let _ = ctx.node_tx.send(NodeEvent::Net(failed));
+                }
+                // A refused handshake is worth a line: it is how an operator
+                // sees a wrong network key or too little proof of work.
+                None if matches!(
+                    error,
+                    TransportError::Handshake(_) | TransportError::BadProof(_)
+                ) =>
+                {
+                    info!("refused an inbound P2P connection: {error}")
                 }
                 None => debug!("inbound P2P connection failed before it was up: {error}"),
             }

@@ -268,7 +268,14 @@ impl Driver {
             }
             NetEvent::Down { conn, error } => self.on_down(conn, &error, now),
             NetEvent::DialFailed { addr, error } => {
-                debug!("dial {addr} failed: {error}");
+                if matches!(
+                    error,
+                    TransportError::Handshake(_) | TransportError::BadProof(_)
+                ) {
+                    info!("dial {addr} failed: {error}");
+                } else {
+                    debug!("dial {addr} failed: {error}");
+                }
                 self.core.handle(Event::DialFailed { addr }, now);
             }
         }

@@ -299,7 +299,6 @@ impl<R: Rng> Core<R> {
         }
         self.membership
             .on_peer_up(up, now, &mut self.rng, &mut self.out);
-        self.send_unsent();
     }
 
     /// Refuses a connection from a banned peer, or to or from a banned
@@ -345,6 +344,11 @@ impl<R: Rng> Core<R> {
                 self.on_peers(addrs, now);
             }
             return;
+        }
+        if matches!(msg, Message::GetPeers | Message::Item(_)) {
+            // The link is confirmed: a host that refuses us (after our side of
+            // the handshake completed) sends at most a referral, never these.
+            self.send_unsent();
         }
         match msg {
             Message::GetPeers => self.on_get_peers(from, now),
@@ -441,7 +445,8 @@ impl<R: Rng> Core<R> {
         }
     }
 
-    /// Sends the items announced while this host had no neighbour, once it has one.
+    /// Sends the items announced while this host had no neighbour, once a
+    /// neighbour has shown it really took us (see [`Core::on_message`]).
     fn send_unsent(&mut self) {
         if self.membership.active_peers().next().is_none() {
             return;
