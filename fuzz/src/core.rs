@@ -318,9 +318,12 @@ pub enum Op {
     AdvanceToTimeout,
     /// 12: the driver reports a connected peer's misbehaviour.
     Misbehaved { peer: u8, what: u8 },
+    /// 13: an outbox became congested or clear; while congested the driver
+    /// takes no local announcements.
+    Congestion { congested: bool },
 }
 
-const OPS: u8 = 13;
+const OPS: u8 = 14;
 
 /// The misbehaviour an [`Op::Misbehaved`] reports (`what` modulo 4).
 fn misbehaviour(what: u8) -> Misbehaviour {
@@ -392,9 +395,12 @@ impl Op {
             9 => Op::ClientGone { client: r.u8()? },
             10 => Op::Advance { millis: r.u16()? },
             11 => Op::AdvanceToTimeout,
-            _ => Op::Misbehaved {
+            12 => Op::Misbehaved {
                 peer: r.u8()?,
                 what: r.u8()?,
+            },
+            _ => Op::Congestion {
+                congested: r.u8()? & 1 != 0,
             },
         })
     }
@@ -456,6 +462,7 @@ impl Op {
             }
             Op::AdvanceToTimeout => out.push(11),
             Op::Misbehaved { peer, what } => out.extend_from_slice(&[12, *peer, *what]),
+            Op::Congestion { congested } => out.extend_from_slice(&[13, u8::from(*congested)]),
         }
     }
 
@@ -550,6 +557,8 @@ struct Harness {
     sent: HashSet<(ItemId, PeerId)>,
     check_once: bool,
     delivers: u64,
+    /// The driver last reported a congested outbox.
+    congested: bool,
     trace: bool,
 }
 
@@ -581,6 +590,7 @@ impl Harness {
             sent: HashSet::new(),
             check_once: !setup.small_seen,
             delivers: 0,
+            congested: false,
             trace,
         };
         let mut step = Step::default();
@@ -597,6 +607,9 @@ impl Harness {
     fn apply(&mut self, op: &Op) {
         if op.is_net() && !self.core.wants_items() {
             return; // the driver leaves the net queue alone
+        }
+        if matches!(op, Op::Announce { .. }) && self.congested {
+            return; // ... and the local queue while an outbox is congested
         }
         let mut step = Step::default();
         let events = self.events(op, &mut step);
@@ -702,6 +715,10 @@ impl Harness {
                     return vec![];
                 }
                 Event::PeerDown { peer }
+            }
+            Op::Congestion { congested } => {
+                self.congested = congested;
+                Event::Congestion { congested }
             }
             Op::Misbehaved { peer, what } => {
                 let peer = peer_id(peer);
@@ -1148,7 +1165,14 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         window.push(recv(1, &item(n, 0)));
     }
     window.extend([
+        Op::Congestion { congested: true },
+        Op::Announce {
+            ttl: 0,
+            data_type: 7,
+            len: 1,
+        },
         Op::Advance { millis: 600 },
+        Op::Congestion { congested: false },
         Op::Advance { millis: 600 },
         verdict(0, 0, true),
         Op::AdvanceToTimeout,
@@ -1291,6 +1315,7 @@ mod tests {
             },
             Op::AdvanceToTimeout,
             Op::Misbehaved { peer: 7, what: 3 },
+            Op::Congestion { congested: true },
         ];
         for op in ops {
             let mut bytes = Vec::new();
