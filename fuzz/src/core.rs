@@ -11,14 +11,17 @@
 //! announcements, subscriptions, verdicts with real or arbitrary message
 //! ids, clients leaving, and time passing. After every operation it drains
 //! `poll_action` and checks invariants that always hold; see
-//! [`Harness::check_action`] and [`Harness::check_state`].
+//! `Harness::check_action` and `Harness::check_state` (and fuzz/README.md).
 //!
 //! # Input format
 //!
 //! Ten setup bytes (degree, cache size, validation timeout, client silence,
 //! flags, RNG seed, four bytes of accounting limits), then operations: an opcode byte (taken modulo the
 //! number of operations) and its fields, big-endian; see [`Op`]. Input that
-//! ends inside an operation ends the run.
+//! ends inside an operation ends the run. Adding an operation changes what
+//! opcodes at or above the old count mean: first turn saved inputs into their
+//! canonical form with `reencode` (opcodes below the count), built with the
+//! old count.
 //!
 //! The setup picks either the default peer accounting or tight limits
 //! (small bursts and thresholds, seconds-long windows and bans), so that

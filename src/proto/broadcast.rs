@@ -117,7 +117,9 @@ impl Broadcast {
     /// Offers an item announced here (`from` None) or received from a peer.
     /// Items received with ttl 1 are kept but will not be forwarded.
     pub fn on_item(&mut self, from: Option<PeerId>, item: Item) -> Offered {
-        if !self.seen.insert(item.id) {
+        // Still cached means still handled here, even if the seen-set has
+        // already forgotten the id (found by fuzzing).
+        if self.cache.contains_key(&item.id) || !self.seen.insert(item.id) {
             return Offered::Duplicate;
         }
         let forward_ttl = match from {

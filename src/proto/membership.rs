@@ -209,7 +209,7 @@ impl Membership {
     pub fn on_peer_down<R: Rng>(&mut self, peer: &PeerId, now: Instant, rng: &mut R) {
         if let Some(n) = self.active.remove(peer) {
             let until = now + self.jittered_backoff(rng);
-            self.backoff.insert(n.addr, until);
+            self.extend_backoff(n.addr, until);
         }
     }
 
@@ -219,7 +219,14 @@ impl Membership {
         self.dialing.remove(&addr);
         self.known.retain(|a| *a != addr);
         let until = now + self.jittered_backoff(rng);
-        self.backoff.insert(addr, until);
+        self.extend_backoff(addr, until);
+    }
+
+    /// Backs `addr` off until `until`, never shortening a longer back-off
+    /// (a ban's, say; found by fuzzing).
+    fn extend_backoff(&mut self, addr: SocketAddr, until: Instant) {
+        let entry = self.backoff.entry(addr).or_insert(until);
+        *entry = (*entry).max(until);
     }
 
     /// The back-off, spread over 50–150 % so that hosts dropped together do
