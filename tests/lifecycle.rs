@@ -3,29 +3,13 @@
 
 mod common;
 
-use common::{Client, Network, Node, NodeConfig, Process, Shape, Subscribers, TempDir, after};
+use common::{Client, Network, Node, NodeConfig, Shape, Subscribers, TempDir, after, run_to_exit};
 use std::time::{Duration, Instant};
 
 /// The data type the tests announce.
 const T: u16 = 4711;
 /// How long a clean shutdown may take (SPEC §2).
 const SHUTDOWN: Duration = Duration::from_secs(2);
-
-/// Runs `gossipd ARGS`, which must exit within 5 s; returns its exit code and
-/// its non-empty output lines.
-fn run_to_exit(args: &[&str]) -> (Option<i32>, Vec<String>) {
-    let mut process = Process::spawn("gossipd", args);
-    let status = process
-        .wait_exit(after(Duration::from_secs(5)))
-        .expect("gossipd exits by itself within 5 s");
-    process.wait_output_closed(after(Duration::from_secs(2)));
-    let lines = process
-        .logs()
-        .into_iter()
-        .filter(|line| !line.trim().is_empty())
-        .collect();
-    (status.code(), lines)
-}
 
 #[test]
 fn a_bad_value_exits_2_with_one_line_naming_file_line_and_key() {

@@ -26,7 +26,7 @@ mod common;
 use common::client::announce_msg;
 use common::{
     Client, HANDSHAKE_LOG, Network, Node, NodeConfig, Notification, Process, Proxy, Recv, Shape,
-    Subscribers, TempDir, VerboseNode, after, summary, unique,
+    Subscribers, TempDir, VerboseNode, after, run_to_exit, summary, unique,
 };
 use std::io::Write;
 use std::net::SocketAddr;
@@ -545,22 +545,6 @@ struct KeyFile {
     peer_id: String,
     /// The bits of proof of work it printed.
     bits: u32,
-}
-
-/// Runs `gossipd ARGS`, which must exit within 10 s; returns its exit code
-/// and its non-empty output lines (stdout lines start with `stdout: `).
-fn run_to_exit(args: &[&str]) -> (Option<i32>, Vec<String>) {
-    let mut process = Process::spawn("gossipd", args);
-    let status = process
-        .wait_exit(after(Duration::from_secs(10)))
-        .expect("gossipd exits by itself within 10 s");
-    process.wait_output_closed(after(Duration::from_secs(2)));
-    let lines = process
-        .logs()
-        .into_iter()
-        .filter(|line| !line.trim().is_empty())
-        .collect();
-    (status.code(), lines)
 }
 
 /// `gossipd --generate-key DIR/NAME --pow-difficulty DIFFICULTY`.

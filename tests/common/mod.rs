@@ -16,7 +16,7 @@ pub mod verbose;
 
 pub use client::{Client, MAX_DATA, Notification, Recv, summary};
 pub use network::{Network, Shape, after, unique};
-pub use process::{Node, NodeConfig, Process, TempDir};
+pub use process::{Node, NodeConfig, Process, TempDir, run_to_exit};
 pub use proxy::{ConnReport, Proxy};
 pub use subscribers::Subscribers;
 pub use verbose::{HANDSHAKE_LOG, VerboseNode};

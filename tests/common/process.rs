@@ -389,3 +389,20 @@ fn listening_addr(line: &str, marker: &str) -> Option<SocketAddr> {
     let token = token.trim_end_matches([',', '.', ';', ')']);
     token.parse().ok()
 }
+
+/// Runs `gossipd ARGS`, which must exit by itself within 10 s; returns its
+/// exit code and its non-empty output lines (stdout lines start with
+/// `stdout: `).
+pub fn run_to_exit(args: &[&str]) -> (Option<i32>, Vec<String>) {
+    let mut process = Process::spawn("gossipd", args);
+    let status = process
+        .wait_exit(super::after(Duration::from_secs(10)))
+        .expect("gossipd exits by itself within 10 s");
+    process.wait_output_closed(super::after(Duration::from_secs(2)));
+    let lines = process
+        .logs()
+        .into_iter()
+        .filter(|line| !line.trim().is_empty())
+        .collect();
+    (status.code(), lines)
+}
