@@ -8,13 +8,13 @@
 //!
 //! Flow control: the node takes items from peers whenever its validation
 //! window has room, and its own clients' announcements only while no peer
-//! outbox is congested (at half of `peer_queue` or 1 MiB, its writer still
-//! making progress), so load is held back at its source. A message that
-//! finds an outbox full waits in that peer's deferred backlog (at most
-//! 16 MiB) and is skipped, counted, beyond it. A peer whose writer makes no
-//! progress for [`STUCK_PEER_TIMEOUT`] is dropped as too slow. No host ever
-//! waits for another to read, so hosts congested towards each other cannot
-//! deadlock. See [`super::inbox`].
+//! outbox is backed up (at half of `peer_queue` or 1 MiB), so load is held
+//! back at its source. A message that finds an outbox full waits in that
+//! peer's deferred backlog (at most 16 MiB) and is skipped, counted, beyond
+//! it. A peer whose writer makes no progress for [`STUCK_PEER_TIMEOUT`] is
+//! dropped as too slow. Items from peers never wait for another host to
+//! read, so hosts backed up towards each other cannot deadlock. See
+//! [`super::inbox`].
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -35,9 +35,11 @@ use crate::wire::{self, Hello};
 
 /// A peer whose outbox holds messages but whose writer completed no write
 /// for this long is dropped as too slow (a guess: far beyond a healthy
-/// stall on a LAN or across continents, short enough that the network does
-/// not wait long behind a stuck host).
-pub const STUCK_PEER_TIMEOUT: Duration = Duration::from_secs(3);
+/// stall on a LAN or across continents, and well beyond the 2 s for which a
+/// healthy peer may stop reading while its validation window waits for a
+/// silent client to be cut off; short enough that this host's own
+/// announcements, held back meanwhile, do not wait long behind a stuck host).
+pub const STUCK_PEER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// An outbox holding this many encoded bytes takes no more messages (they
 /// are skipped; see [`Driver::send`]).
@@ -47,11 +49,11 @@ const OUTBOX_MAX_BYTES: usize = 4 * OUTBOX_HIGH_WATER_BYTES;
 /// more is skipped (a guess: a validation window of large items).
 const DEFER_MAX_BYTES: usize = 16 * 1024 * 1024;
 
-/// An outbox whose writer made no progress for this long stops counting as
-/// congestion (see [`Driver::check_outboxes`]).
+/// A backed-up outbox whose writer made no progress for this long is
+/// stalled rather than congested (see [`Driver::check_outboxes`]).
 const CONGESTION_STALL: Duration = Duration::from_millis(250);
 
-/// While congested, the node looks at the outboxes again this often.
+/// While backed up, the node looks at the outboxes again this often.
 const CONGESTION_POLL: Duration = Duration::from_millis(1);
 
 /// The connection currently used for one peer.
@@ -86,12 +88,26 @@ impl PeerConn {
     }
 }
 
+/// What [`Driver::check_outboxes`] found.
+struct Outboxes {
+    /// Some backed-up outbox's writer is making progress: the network is
+    /// the bottleneck, so the core must not blame a silent client for a
+    /// full validation window (see [`Event::Congestion`]). A stalled writer
+    /// does not count: its peer may itself be waiting for a silent client
+    /// to be cut off, and two such hosts would otherwise wait on each other
+    /// until one is dropped as stuck.
+    congested: bool,
+    /// Some outbox is at its high-water mark (stalled or not): this host's
+    /// own announcements wait, rather than pile up in the peer's backlog.
+    backed_up: bool,
+}
+
 /// The state of the node thread.
 pub(super) struct Driver {
     core: Core<StdRng>,
     inbox: Inbox,
     ctx: ConnContext,
-    /// An outbox holding this many messages is congested.
+    /// An outbox holding this many messages is backed up.
     high_water: usize,
     subscriptions: Subscriptions,
     /// One connection per neighbour.
@@ -103,6 +119,9 @@ pub(super) struct Driver {
     logged_up: HashSet<PeerId>,
     /// Whether the core was last told that an outbox is congested.
     congested: bool,
+    /// Whether some outbox was backed up at the last check (local
+    /// announcements are held back meanwhile).
+    backed_up: bool,
     /// The node thread's own counters (the core's are in the core).
     counters: NodeStats,
 }
@@ -124,6 +143,7 @@ impl Driver {
             conns: HashMap::new(),
             logged_up: HashSet::new(),
             congested: false,
+            backed_up: false,
             counters: NodeStats::default(),
         }
     }
@@ -139,7 +159,14 @@ impl Driver {
                 self.core.handle_timeout(now);
                 self.execute_actions();
             }
-            let congested = self.check_outboxes(now);
+            let Outboxes {
+                congested,
+                backed_up,
+            } = self.check_outboxes(now);
+            if backed_up != self.backed_up {
+                debug!("outboxes {}", if backed_up { "backed up" } else { "clear" });
+                self.backed_up = backed_up;
+            }
             if congested != self.congested {
                 for (peer, p) in &self.peers {
                     debug!(
@@ -163,14 +190,14 @@ impl Driver {
                 self.core.handle(Event::Congestion { congested }, now);
                 self.execute_actions();
             }
-            // Congestion holds back only this host's own announcements (the
-            // source of new load); items from peers are taken whenever the
-            // validation window has room, so hosts congested towards each
-            // other never wait on each other.
-            let take_local = !congested;
+            // A backed-up outbox holds back only this host's own
+            // announcements (the source of new load); items from peers are
+            // taken whenever the validation window has room, so hosts backed
+            // up towards each other never wait on each other.
+            let take_local = !backed_up;
             let take_net = self.core.wants_items();
             let mut deadline = self.core.poll_timeout();
-            if congested {
+            if backed_up {
                 deadline = deadline.min(now + CONGESTION_POLL);
             }
             let local = if take_local {
@@ -198,13 +225,13 @@ impl Driver {
         self.close_all();
     }
 
-    /// True when some outbox is congested: at its high-water mark and its
-    /// writer still making progress. An outbox whose writer has made no
-    /// progress for [`CONGESTION_STALL`] does not hold the node back (two
-    /// hosts congested towards each other would otherwise wait on each other
-    /// forever); one with no progress for [`STUCK_PEER_TIMEOUT`] is dropped.
-    fn check_outboxes(&mut self, now: Instant) -> bool {
+    /// Moves deferred messages into the outboxes, drops stuck peers (no
+    /// progress for [`STUCK_PEER_TIMEOUT`]) and says whether some outbox is
+    /// backed up (at its high-water mark) and whether one of those is
+    /// congested (its writer made progress within [`CONGESTION_STALL`]).
+    fn check_outboxes(&mut self, now: Instant) -> Outboxes {
         let mut congested = false;
+        let mut backed_up = false;
         let mut stuck = Vec::new();
         for (peer, p) in &mut self.peers {
             p.refill();
@@ -217,6 +244,7 @@ impl Driver {
             }
             let full =
                 queued >= self.high_water || p.link.queued_bytes() >= OUTBOX_HIGH_WATER_BYTES;
+            backed_up |= full;
             congested |= full && now.duration_since(p.progress.1) < CONGESTION_STALL;
         }
         for peer in stuck {
@@ -225,7 +253,10 @@ impl Driver {
             );
             self.drop_slow_peer(peer, now);
         }
-        congested
+        Outboxes {
+            congested,
+            backed_up,
+        }
     }
 
     fn drop_slow_peer(&mut self, peer: PeerId, now: Instant) {
