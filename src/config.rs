@@ -99,6 +99,15 @@ pub const DEFAULT_BAN_TIME_S: u64 = 600;
 /// Allowed `ban_time_s`: a second to thirty days.
 pub const BAN_TIME_S_RANGE: RangeInclusive<u64> = 1..=30 * 24 * 3600;
 
+/// Default `keepalive_timeout_ms`: a neighbour silent for 10 s is dropped
+/// (keep-alives go out every 3.3 s). A guess: far beyond a healthy round
+/// trip and beyond the 5 s validation deadline a busy host may spend before
+/// it reads again, short enough to route around a hung host quickly.
+pub const DEFAULT_KEEPALIVE_TIMEOUT_MS: u64 = 10_000;
+
+/// Allowed `keepalive_timeout_ms`: half a second to an hour.
+pub const KEEPALIVE_TIMEOUT_MS_RANGE: RangeInclusive<u64> = 500..=3_600_000;
+
 /// A private network's pre-shared key (32 bytes); see `network_key`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct NetworkKey([u8; 32]);
@@ -170,6 +179,9 @@ pub struct Config {
     /// `ban_time_s`: how long a misbehaving peer stays banned
     /// ([`DEFAULT_BAN_TIME_S`]).
     pub ban_time: Duration,
+    /// `keepalive_timeout_ms`: a neighbour silent this long is dropped
+    /// ([`DEFAULT_KEEPALIVE_TIMEOUT_MS`]).
+    pub keepalive_timeout: Duration,
 }
 
 impl Default for Config {
@@ -187,6 +199,7 @@ impl Default for Config {
             network_key: None,
             pow_difficulty: DEFAULT_POW_DIFFICULTY,
             ban_time: Duration::from_secs(DEFAULT_BAN_TIME_S),
+            keepalive_timeout: Duration::from_millis(DEFAULT_KEEPALIVE_TIMEOUT_MS),
         }
     }
 }

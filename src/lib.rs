@@ -49,6 +49,7 @@ pub mod net;
 pub mod node;
 pub mod options;
 pub mod proto;
+pub mod sim;
 pub mod subscriptions;
 pub mod transport;
 pub mod wire;

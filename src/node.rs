@@ -25,6 +25,7 @@ use crate::client::{Client, ClientError, announce_event};
 use crate::config::{Config, Endpoint};
 use crate::identity::{Identity, KeyError};
 use crate::net::{ConnContext, Listener, NetEvent};
+use crate::proto::membership::MembershipStats;
 use crate::proto::{ClientId, Core, DataType, Event, PeerId, ProtoConfig, Stats, Ttl};
 use crate::subscriptions::{KickHook, Subscriptions};
 use crate::transport::Local;
@@ -71,8 +72,12 @@ pub struct NodeStats {
     pub p2p_bytes_out: u64,
     /// Bytes read from peers (frames and length prefixes).
     pub p2p_bytes_in: u64,
+    /// The membership protocol's counters.
+    pub membership: MembershipStats,
     /// Current neighbours.
     pub neighbours: usize,
+    /// Current backup addresses (the passive view).
+    pub passive: usize,
     /// Peers dropped because writing to them made no progress.
     pub slow_peers_dropped: u64,
     /// Messages not queued because the peer's outbox was full.
@@ -92,7 +97,8 @@ impl fmt::Display for NodeStats {
              valid={} invalid={} expired={} evicted_unspread={} p2p_bytes_out={} \
              p2p_bytes_in={} slow_peers_dropped={} skipped_full_outbox={} \
              slow_clients_kicked={} misbehaviours={} dropped_over_rate={} peers_banned={} \
-             refused_banned={}",
+             refused_banned={} passive={} shuffles={} keepalive_timeouts={} evictions={} \
+             joins_dropped={}",
             self.neighbours,
             c.announced,
             c.received,
@@ -111,7 +117,12 @@ impl fmt::Display for NodeStats {
             c.misbehaviours,
             c.dropped_over_rate,
             c.peers_banned,
-            c.refused_banned
+            c.refused_banned,
+            self.passive,
+            self.membership.shuffles,
+            self.membership.keepalive_timeouts,
+            self.membership.evictions,
+            self.membership.joins_dropped
         )
     }
 }
@@ -268,6 +279,7 @@ impl Node {
         proto.validation_timeout = config.validation_timeout;
         proto.bootstrapper = bootstrapper;
         proto.ban_time = config.ban_time;
+        proto.keepalive_timeout = config.keepalive_timeout;
         let max_pending = proto.max_pending;
         let core_rng = StdRng::from_rng(&mut rng);
         let core = Core::new(proto, peer_id, p2p_addr, core_rng, Instant::now());

@@ -10,8 +10,9 @@
 //!
 //! The core is made of three layers, one file each:
 //!
-//! - [`membership`]: which peers are neighbours (at most `degree`), which
-//!   addresses are known, whom to dial. A simple peer exchange for now.
+//! - [`membership`]: which peers are neighbours (at most `degree`, the
+//!   active view), which addresses are kept as backups (the passive view),
+//!   whom to dial: HyParView with shuffles and keep-alives.
 //! - [`broadcast`]: the item cache (bounded by `cache_size`), the seen-set
 //!   (so an item is handled once per host even after it left the cache) and
 //!   forwarding within an item's ttl (flooding to all neighbours).
@@ -42,14 +43,16 @@ mod core;
 #[cfg(test)]
 mod core_tests;
 #[cfg(test)]
+mod membership_tests;
+#[cfg(test)]
 mod net_tests;
 mod types;
 
 pub use self::accounting::{AccountingConfig, BanReason};
 pub use self::core::{Core, ProtoConfig, Stats};
 pub use self::types::{
-    Action, ClientId, DataType, Event, Item, ItemId, Message, Misbehaviour, MsgId, PeerId, Ttl,
-    Violation,
+    Action, ClientId, DataType, Event, Item, ItemId, Message, Misbehaviour, MsgId, PeerId, Shuffle,
+    ShuffleReply, Ttl, Violation,
 };
 
 use std::collections::VecDeque;

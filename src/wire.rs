@@ -9,6 +9,7 @@
 //! | GetPeers | tag `1`                                                             |
 //! | Peers    | tag `2`, count u8 (≤ 64), then `count` addresses                    |
 //! | Item     | tag `3`, id 16 bytes, ttl u8, data type u16, data (rest, ≤ 65527)   |
+//! | tags 4–9 | the membership messages, see [`membership`]                         |
 //! | address  | family u8 (`4` or `6`), IP (4 or 16 bytes), port u16                |
 //!
 //! A [`Hello`] travels inside the Noise handshake (see [`crate::transport`]);
@@ -34,8 +35,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 mod hello;
+pub mod membership;
 
 pub use hello::{HELLO_MAGIC, Hello, decode_hello, encode_hello};
+pub use membership::{MAX_SHUFFLE_SAMPLE, MAX_WALK_PATH};
 
 use crate::proto::{DataType, Item, ItemId, Message, Ttl};
 
@@ -49,7 +52,7 @@ pub const MAX_PEERS_PER_MESSAGE: usize = 64;
 pub const MAX_FRAME_LEN: usize = 70_000;
 /// The version this build speaks, sent in [`Hello`]. Version 2 is the first
 /// with encrypted, authenticated connections.
-pub const PROTOCOL_VERSION: u8 = 2;
+pub const PROTOCOL_VERSION: u8 = 3;
 
 const TAG_GET_PEERS: u8 = 1;
 const TAG_PEERS: u8 = 2;
@@ -85,6 +88,15 @@ pub enum WireError {
         /// The count it declared.
         count: u8,
     },
+    /// A list longer than its limit.
+    TooMany {
+        /// The list.
+        field: &'static str,
+        /// The count it declared.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
     /// An address family other than 4 or 6.
     UnknownFamily(u8),
     /// Item data longer than [`MAX_ITEM_DATA`].
@@ -119,6 +131,9 @@ impl fmt::Display for WireError {
                 f,
                 "{count} addresses in one message, at most {MAX_PEERS_PER_MESSAGE} allowed"
             ),
+            WireError::TooMany { field, count, max } => {
+                write!(f, "{count} entries in a {field}, at most {max} allowed")
+            }
             WireError::UnknownFamily(family) => {
                 write!(f, "unknown address family {family} (expected 4 or 6)")
             }
@@ -126,7 +141,7 @@ impl fmt::Display for WireError {
                 f,
                 "item data is {len} bytes, at most {MAX_ITEM_DATA} allowed"
             ),
-            WireError::UnknownFlags(flags) => write!(f, "unknown hello flags {flags:#04x}"),
+            WireError::UnknownFlags(flags) => write!(f, "unknown flags {flags:#04x}"),
             WireError::BadMagic(magic) => write!(f, "bad hello magic {magic:02x?}"),
             WireError::UnsupportedVersion(v) => write!(
                 f,
@@ -164,6 +179,10 @@ pub fn encode(msg: &Message, out: &mut Vec<u8>) {
             out.extend_from_slice(&item.data_type.0.to_be_bytes());
             out.extend_from_slice(&item.data);
         }
+        other => {
+            let known = membership::encode(other, out);
+            debug_assert!(known, "a message without an encoding");
+        }
     }
 }
 
@@ -176,6 +195,7 @@ pub fn encoded_len(msg: &Message) -> usize {
             2 + addrs.iter().map(addr_len).sum::<usize>()
         }
         Message::Item(item) => ITEM_HEADER_LEN + item.data.len(),
+        other => membership::encoded_len(other).unwrap_or(0),
     }
 }
 
@@ -186,7 +206,10 @@ pub fn decode(body: &[u8]) -> Result<Message, WireError> {
         TAG_GET_PEERS => Message::GetPeers,
         TAG_PEERS => Message::Peers(decode_peers(&mut r)?),
         TAG_ITEM => Message::Item(decode_item(&mut r)?),
-        tag => return Err(WireError::UnknownTag(tag)),
+        tag => match membership::decode(tag, &mut r) {
+            Some(msg) => msg?,
+            None => return Err(WireError::UnknownTag(tag)),
+        },
     };
     r.finish()?;
     Ok(msg)
@@ -269,7 +292,7 @@ impl<'a> Reader<'a> {
         self.rest.len()
     }
 
-    fn truncated(&self, field: &'static str, needed: usize) -> WireError {
+    pub(crate) fn truncated(&self, field: &'static str, needed: usize) -> WireError {
         WireError::Truncated {
             field,
             needed,
@@ -311,6 +334,7 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::PeerId;
     use rand::{RngExt, SeedableRng, rngs::StdRng};
 
     fn bytes_of(msg: &Message) -> Vec<u8> {
@@ -395,7 +419,7 @@ mod tests {
 
     #[test]
     fn unknown_tag_is_rejected() {
-        for tag in [0, 4, 255] {
+        for tag in [0, 10, 255] {
             assert_eq!(decode(&[tag]), Err(WireError::UnknownTag(tag)));
         }
     }
@@ -470,9 +494,42 @@ mod tests {
         );
     }
 
+    fn random_sample(rng: &mut StdRng) -> Vec<SocketAddr> {
+        (0..rng.random_range(0..=MAX_SHUFFLE_SAMPLE))
+            .map(|_| random_addr(rng))
+            .collect()
+    }
+
+    fn random_ids(rng: &mut StdRng) -> Vec<PeerId> {
+        (0..rng.random_range(0..=MAX_WALK_PATH))
+            .map(|_| PeerId(rng.random()))
+            .collect()
+    }
+
     fn random_message(rng: &mut StdRng) -> Message {
-        match rng.random_range(0..3) {
+        match rng.random_range(0..9) {
             0 => Message::GetPeers,
+            3 => Message::Join,
+            4 => Message::ForwardJoin {
+                joiner: PeerId(rng.random()),
+                addr: random_addr(rng),
+                ttl: rng.random(),
+            },
+            5 => Message::Shuffle(crate::proto::Shuffle {
+                id: rng.random(),
+                ttl: rng.random(),
+                path: random_ids(rng),
+                sample: random_sample(rng),
+            }),
+            6 => Message::ShuffleReply(crate::proto::ShuffleReply {
+                id: rng.random(),
+                route: random_ids(rng),
+                sample: random_sample(rng),
+            }),
+            7 => Message::Disconnect {
+                alive: rng.random(),
+            },
+            8 => Message::KeepAlive,
             1 => {
                 let addrs = (0..rng.random_range(0..=MAX_PEERS_PER_MESSAGE))
                     .map(|_| random_addr(rng))
@@ -516,7 +573,7 @@ mod tests {
             let mut noise = vec![0u8; rng.random_range(0..80)];
             rng.fill(&mut noise[..]);
             if let Some(first) = noise.first_mut() {
-                *first = rng.random_range(0..5);
+                *first = rng.random_range(0..11);
             }
             check_total(&noise);
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::{
     BAN_TIME_S_RANGE, CACHE_SIZE_RANGE, CLIENT_QUEUE_RANGE, Config, DEGREE_RANGE, Endpoint,
-    GOSSIP_SECTION, NetworkKey, PEER_QUEUE_RANGE, POW_DIFFICULTY_RANGE,
+    GOSSIP_SECTION, KEEPALIVE_TIMEOUT_MS_RANGE, NetworkKey, PEER_QUEUE_RANGE, POW_DIFFICULTY_RANGE,
     VALIDATION_TIMEOUT_MS_RANGE, quote,
 };
 
@@ -77,11 +77,13 @@ pub enum Key {
     PowDifficulty,
     /// `[gossip] ban_time_s`: how long a misbehaving peer stays banned.
     BanTimeS,
+    /// `[gossip] keepalive_timeout_ms`: how long a silent neighbour is kept.
+    KeepaliveTimeoutMs,
 }
 
 impl Key {
     /// Every key, in the order the config text and `--help` list them.
-    pub const ALL: [Key; 12] = [
+    pub const ALL: [Key; 13] = [
         Key::Hostkey,
         Key::ApiAddress,
         Key::P2pAddress,
@@ -94,6 +96,7 @@ impl Key {
         Key::NetworkKey,
         Key::PowDifficulty,
         Key::BanTimeS,
+        Key::KeepaliveTimeoutMs,
     ];
 
     /// The key's name in the config file.
@@ -111,6 +114,7 @@ impl Key {
             Key::NetworkKey => "network_key",
             Key::PowDifficulty => "pow_difficulty",
             Key::BanTimeS => "ban_time_s",
+            Key::KeepaliveTimeoutMs => "keepalive_timeout_ms",
         }
     }
 
@@ -144,6 +148,7 @@ impl Key {
             Key::NetworkKey => "network-key",
             Key::PowDifficulty => "pow-difficulty",
             Key::BanTimeS => "ban-time-s",
+            Key::KeepaliveTimeoutMs => "keepalive-timeout-ms",
         }
     }
 
@@ -152,7 +157,7 @@ impl Key {
         match self {
             Key::Hostkey => "FILE",
             Key::ApiAddress | Key::P2pAddress | Key::Bootstrapper => "HOST:PORT",
-            Key::ValidationTimeoutMs => "MS",
+            Key::ValidationTimeoutMs | Key::KeepaliveTimeoutMs => "MS",
             Key::Degree | Key::CacheSize | Key::ClientQueue | Key::PeerQueue => "N",
             Key::NetworkKey => "HEX",
             Key::PowDifficulty => "BITS",
@@ -204,6 +209,12 @@ impl Key {
                 BAN_TIME_S_RANGE.start(),
                 BAN_TIME_S_RANGE.end()
             ),
+            Key::KeepaliveTimeoutMs => format!(
+                "milliseconds a neighbour may stay silent before it is dropped \
+                 (keep-alives go out every third of it), {} to {}",
+                KEEPALIVE_TIMEOUT_MS_RANGE.start(),
+                KEEPALIVE_TIMEOUT_MS_RANGE.end()
+            ),
         }
     }
 
@@ -235,6 +246,7 @@ impl Key {
                 .unwrap_or_default(),
             Key::PowDifficulty => config.pow_difficulty.to_string(),
             Key::BanTimeS => config.ban_time.as_secs().to_string(),
+            Key::KeepaliveTimeoutMs => config.keepalive_timeout.as_millis().to_string(),
         }
     }
 }
@@ -271,6 +283,10 @@ impl Config {
             Key::PowDifficulty => self.pow_difficulty = parse_number(value, &POW_DIFFICULTY_RANGE)?,
             Key::BanTimeS => {
                 self.ban_time = Duration::from_secs(parse_number(value, &BAN_TIME_S_RANGE)?)
+            }
+            Key::KeepaliveTimeoutMs => {
+                let millis = parse_number(value, &KEEPALIVE_TIMEOUT_MS_RANGE)?;
+                self.keepalive_timeout = Duration::from_millis(millis);
             }
         }
         Ok(())

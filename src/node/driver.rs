@@ -56,6 +56,10 @@ const CONGESTION_STALL: Duration = Duration::from_millis(250);
 /// While backed up, the node looks at the outboxes again this often.
 const CONGESTION_POLL: Duration = Duration::from_millis(1);
 
+/// How long a host shutting down waits for its goodbyes to be written
+/// (SPEC §2: exit within 2 s).
+const LEAVE_LINGER: Duration = Duration::from_millis(300);
+
 /// The connection currently used for one peer.
 struct PeerConn {
     conn: ConnId,
@@ -222,6 +226,8 @@ impl Driver {
             }
             self.execute_actions();
         }
+        info!("stats: {}", self.stats());
+        self.leave();
         self.close_all();
     }
 
@@ -522,13 +528,53 @@ impl Driver {
             core: self.core.stats().clone(),
             p2p_bytes_out,
             p2p_bytes_in,
+            membership: self.core.membership_stats().clone(),
             neighbours: self.core.neighbours().count(),
+            passive: self.core.passive_view().len(),
             ..self.counters.clone()
         }
     }
 
+    /// Tells every neighbour that this host leaves ([`Core::leave`]) and
+    /// gives the writers up to [`LEAVE_LINGER`] to send it; whatever is
+    /// queued before the goodbye goes too, within that time.
+    fn leave(&mut self) {
+        self.core.leave();
+        let mut leaving = Vec::new();
+        while let Some(action) = self.core.poll_action() {
+            match action {
+                Action::Send { to, msg } => self.send(to, msg),
+                Action::Disconnect(peer) => {
+                    if let Some(mut p) = self.peers.remove(&peer) {
+                        p.refill();
+                        let writes = p.link.writes();
+                        leaving.push((p, writes));
+                    }
+                }
+                _ => {}
+            }
+        }
+        let deadline = Instant::now() + LEAVE_LINGER;
+        while Instant::now() < deadline {
+            leaving.retain_mut(|(p, writes)| {
+                p.refill();
+                let sent = p.deferred.is_empty() && p.link.queued() == 0;
+                !(sent && p.link.writes() != *writes)
+            });
+            if leaving.is_empty() {
+                break;
+            }
+            std::thread::sleep(CONGESTION_POLL);
+        }
+        let goodbyes = leaving.len();
+        if goodbyes > 0 {
+            debug!("{goodbyes} goodbyes still queued after {LEAVE_LINGER:?}");
+        }
+        // Dropping the links closes them gracefully (see `net::connection`).
+        drop(leaving);
+    }
+
     fn close_all(&mut self) {
-        info!("stats: {}", self.stats());
         // Readers waiting for room in the net queue must not wait forever.
         self.ctx.inbound.close();
         for (_, p) in self.peers.drain() {

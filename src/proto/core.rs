@@ -9,7 +9,7 @@ use rand::Rng;
 use super::Outbox;
 use super::accounting::{Accounting, AccountingConfig, Admission, BanReason};
 use super::broadcast::{Broadcast, Offered};
-use super::membership::{LinkUp, Membership, MembershipConfig, Neighbour};
+use super::membership::{LinkUp, Membership, MembershipConfig, MembershipStats, Neighbour};
 use super::types::{
     Action, ClientId, Event, Item, ItemId, Message, Misbehaviour, PeerId, Violation,
 };
@@ -37,6 +37,11 @@ pub struct ProtoConfig {
     pub client_silence: Duration,
     /// How often membership does its periodic work.
     pub tick_interval: Duration,
+    /// A neighbour silent this long is dropped (keep-alives go out every
+    /// third of it).
+    pub keepalive_timeout: Duration,
+    /// Time between two membership shuffles (jittered).
+    pub shuffle_interval: Duration,
     /// Where to join; None for the first host of a network.
     pub bootstrapper: Option<SocketAddr>,
     /// How long a misbehaving peer (and its proven address) stays banned.
@@ -54,10 +59,12 @@ impl ProtoConfig {
     /// evicted), a client silence of 2 s (a guess: far beyond a healthy
     /// module's answer time, short enough that a stuck module holds up the
     /// others only briefly), a 200 ms tick (a guess: fast joins, negligible
-    /// cost), the config's default ban time and the accounting defaults
+    /// cost), the membership defaults ([`MembershipConfig::with_degree`]),
+    /// the config's default ban time and the accounting defaults
     /// ([`AccountingConfig::default`]).
     pub fn new(degree: usize, cache_size: usize) -> ProtoConfig {
         let max_pending = (cache_size / 2).clamp(1, validation::MAX_PENDING);
+        let membership = MembershipConfig::with_degree(degree);
         ProtoConfig {
             degree,
             cache_size,
@@ -66,6 +73,8 @@ impl ProtoConfig {
             max_pending,
             client_silence: Duration::from_secs(2),
             tick_interval: Duration::from_millis(200),
+            keepalive_timeout: membership.keepalive_timeout,
+            shuffle_interval: membership.shuffle_interval,
             bootstrapper: None,
             ban_time: Duration::from_secs(crate::config::DEFAULT_BAN_TIME_S),
             accounting: AccountingConfig::default(),
@@ -133,7 +142,9 @@ impl<R: Rng> Core<R> {
     /// A host with identity `me` whose P2P listener is `my_addr`. Joining
     /// starts at once: the first actions dial the bootstrapper.
     pub fn new(config: ProtoConfig, me: PeerId, my_addr: SocketAddr, rng: R, now: Instant) -> Self {
-        let membership_config = MembershipConfig::with_degree(config.degree);
+        let mut membership_config = MembershipConfig::with_degree(config.degree);
+        membership_config.keepalive_timeout = config.keepalive_timeout;
+        membership_config.shuffle_interval = config.shuffle_interval;
         let mut core = Core {
             me,
             rng,
@@ -168,6 +179,22 @@ impl<R: Rng> Core<R> {
     /// The current neighbours.
     pub fn neighbours(&self) -> impl Iterator<Item = (&PeerId, &Neighbour)> {
         self.membership.active_view()
+    }
+
+    /// The backup addresses (the passive view).
+    pub fn passive_view(&self) -> &[SocketAddr] {
+        self.membership.passive_view()
+    }
+
+    /// What the membership protocol did so far.
+    pub fn membership_stats(&self) -> &MembershipStats {
+        self.membership.stats()
+    }
+
+    /// Leaving the network for good (shutting down): every neighbour is
+    /// told and dropped.
+    pub fn leave(&mut self) {
+        self.membership.leave(&mut self.out);
     }
 
     /// True when `peer` is a neighbour.
@@ -255,8 +282,14 @@ impl<R: Rng> Core<R> {
                 };
                 self.on_peer_up(up, now);
             }
-            Event::PeerDown { peer } => self.membership.on_peer_down(&peer, now, &mut self.rng),
-            Event::DialFailed { addr } => self.membership.on_dial_failed(addr, now, &mut self.rng),
+            Event::PeerDown { peer } => {
+                self.membership
+                    .on_peer_down(&peer, now, &mut self.rng, &mut self.out)
+            }
+            Event::DialFailed { addr } => {
+                self.membership
+                    .on_dial_failed(addr, now, &mut self.rng, &mut self.out)
+            }
             Event::Misbehaved { peer, what } => self.on_misbehaved(peer, what, now),
             Event::Received { from, msg } => self.on_message(from, msg, now),
             Event::Announce {
@@ -345,15 +378,56 @@ impl<R: Rng> Core<R> {
             }
             return;
         }
+        self.membership.on_heard(&from, now);
         if matches!(msg, Message::GetPeers | Message::Item(_)) {
             // The link is confirmed: a host that refuses us (after our side of
-            // the handshake completed) sends at most a referral, never these.
+            // the handshake completed) sends at most a referral and a
+            // Disconnect, never these.
             self.send_unsent();
         }
-        match msg {
-            Message::GetPeers => self.on_get_peers(from, now),
-            Message::Peers(addrs) => self.on_peers(addrs, now),
-            Message::Item(item) => self.on_item(from, item, now),
+        let (rng, out) = (&mut self.rng, &mut self.out);
+        let violation = match msg {
+            Message::GetPeers => {
+                self.on_get_peers(from, now);
+                None
+            }
+            Message::Peers(addrs) => {
+                self.on_peers(addrs, now);
+                None
+            }
+            Message::Item(item) => {
+                self.on_item(from, item, now);
+                None
+            }
+            Message::Join => self.membership.on_join(from, out).err(),
+            Message::ForwardJoin { joiner, addr, ttl } => {
+                if !self.accounting.is_addr_banned(&addr, now) {
+                    let walk = (joiner, addr, ttl);
+                    self.membership.on_forward_join(from, walk, now, rng, out);
+                }
+                None
+            }
+            Message::Shuffle(mut shuffle) => {
+                shuffle
+                    .sample
+                    .retain(|a| !self.accounting.is_addr_banned(a, now));
+                self.membership.on_shuffle(from, shuffle, rng, out).err()
+            }
+            Message::ShuffleReply(mut reply) => {
+                reply
+                    .sample
+                    .retain(|a| !self.accounting.is_addr_banned(a, now));
+                self.membership.on_shuffle_reply(from, reply, rng, out);
+                None
+            }
+            Message::Disconnect { alive } => {
+                self.membership.on_disconnect(from, alive, now, rng, out);
+                None
+            }
+            Message::KeepAlive => None,
+        };
+        if let Some(v) = violation {
+            self.on_misbehaved(from, Misbehaviour::ProtocolViolation(v), now);
         }
     }
 

@@ -64,8 +64,14 @@ pub(super) fn deliver(item: &Item, msg_id: u16) -> Action {
 }
 
 /// Settings for one test: the given degree and cache size, no bootstrapper.
+/// Keep-alives and shuffles are kept out of the way (an hour apart); the
+/// membership tests cover them.
 pub(super) fn config(degree: usize, cache_size: usize) -> ProtoConfig {
-    ProtoConfig::new(degree, cache_size)
+    ProtoConfig {
+        keepalive_timeout: Duration::from_secs(3600),
+        shuffle_interval: Duration::from_secs(3600),
+        ..ProtoConfig::new(degree, cache_size)
+    }
 }
 
 /// One core under test, a time base and a recording outbox.
@@ -191,7 +197,8 @@ fn a_new_neighbour_is_asked_for_peers() {
     cfg.bootstrapper = Some(addr(9));
     let mut rig = Rig::new(cfg);
     rig.actions();
-    assert_eq!(rig.handle(outbound(9), 5), vec![send(9, Message::GetPeers)]);
+    let joined = vec![send(9, Message::GetPeers), send(9, Message::Join)];
+    assert_eq!(rig.handle(outbound(9), 5), joined);
     assert_eq!(
         rig.handle(inbound(2, false), 6),
         vec![send(2, Message::GetPeers)]
@@ -217,7 +224,7 @@ fn learned_addresses_are_dialed_on_the_next_tick_while_below_degree() {
         addr: addr(5),
         high_priority: false,
     };
-    assert_eq!(rig.timeout(200), vec![dial, send(2, Message::GetPeers)]);
+    assert_eq!(rig.timeout(200), vec![dial]);
     assert_eq!(rig.timeout(400), vec![], "a dial under way counts");
 }
 
@@ -237,6 +244,7 @@ fn a_full_host_refuses_a_low_priority_peer_with_a_referral() {
     rig.link(2);
     let refusal = vec![
         send(3, Message::Peers(vec![addr(2)])),
+        send(3, Message::Disconnect { alive: true }),
         Action::Disconnect(peer(3)),
     ];
     assert_eq!(rig.handle(inbound(3, false), 1), refusal);
@@ -491,17 +499,21 @@ fn a_peer_that_went_down_gets_no_more_items() {
 }
 
 #[test]
-fn a_peer_that_went_down_is_redialed_only_after_the_jittered_backoff() {
+fn a_failed_neighbour_is_no_backup_but_is_probed_with_high_priority_later() {
     let mut rig = Rig::new(config(2, 10));
     rig.link(2);
     rig.link(3);
     assert_eq!(rig.handle(Event::PeerDown { peer: peer(2) }, 0), vec![]);
-    assert_eq!(rig.timeout(200), vec![send(3, Message::GetPeers)]);
-    // The back-off is 5 s spread over 50-150 %: never before 2.5 s, always by 7.5 s.
-    assert_eq!(rig.timeout(2400), vec![send(3, Message::GetPeers)]);
-    let later = rig.timeout(7500);
-    let redialed = |a: &Action| matches!(a, Action::Connect { addr: to, .. } if *to == addr(2));
-    assert!(later.iter().any(redialed), "{later:?}");
+    assert!(rig.core.passive_view().is_empty());
+    // The first tick schedules the probes: every 30 s spread over 50-150 %.
+    assert_eq!(rig.timeout(200), vec![]);
+    assert_eq!(rig.timeout(15_100), vec![]);
+    let probe = Action::Connect {
+        addr: addr(2),
+        high_priority: true,
+    };
+    assert_eq!(rig.timeout(45_300), vec![probe]);
+    assert_eq!(rig.core.membership_stats().probes, 1);
 }
 
 #[test]
@@ -517,7 +529,7 @@ fn a_host_stuck_below_degree_escalates_to_high_priority() {
     };
     assert!(first.contains(&low), "{first:?}");
     rig.handle(outbound(3), 210);
-    rig.handle(Event::PeerDown { peer: peer(3) }, 220);
+    rig.receive(3, Message::Disconnect { alive: true }, 220);
     // Still below degree 5 s after the last gain (peer 3 at 210 ms): the
     // next dial asks with high priority, back-off or not.
     let escalated = rig.timeout(5400);

@@ -1,23 +1,58 @@
-//! Who this host's neighbours are: a simple peer exchange.
+//! Who this host's neighbours are: HyParView (Leitão, Pereira, Rodrigues,
+//! DSN 2007) over authenticated TCP links.
 //!
-//! A host keeps at most `degree` neighbours (its active view, to use the name
-//! of HyParView, Leitão et al., DSN 2007) and a bounded list of known P2P
-//! addresses. It joins through its bootstrapper, asks every new neighbour for
-//! the addresses it knows ([`Message::GetPeers`] / [`Message::Peers`]), and on
-//! each tick dials known addresses until it has `degree` neighbours.
+//! A host keeps an **active view** of at most `degree` neighbours, each a
+//! live connection that carries items, and a larger **passive view** of
+//! addresses kept as backups ([`PassiveView`]). The views are the
+//! peer-sampling service of the seeds: *view selection* is HyParView's
+//! (symmetric active links, random replacement), *view propagation* is by
+//! forward-join walks and periodic shuffles (Cyclon-style exchanges of small
+//! random samples at the end of a random walk), *peer selection* is a random
+//! pick from the passive view whenever the active view lost a member.
 //!
-//! A full host refuses an inbound connection after referring the dialer to
-//! its own neighbours, so joins spread out instead of piling on the
-//! bootstrapper. The one exception is borrowed from HyParView: a dialer with
-//! no neighbour at all asks with high priority, and a full host then drops a
-//! random neighbour to take it, so no host stays isolated while others are
-//! full. Addresses that refused or dropped us wait out a back-off before they
-//! are dialed again.
+//! - **Join.** A new host dials its bootstrapper and sends [`Message::Join`].
+//!   The contact takes it (dropping a random neighbour if full) and starts a
+//!   forward-join walk of `active_walk` hops through each other neighbour;
+//!   where a walk ends the host dials the joiner (or, when full, keeps it as
+//!   a backup), and at hop `passive_walk` the joiner's address enters a
+//!   passive view. So joins spread over the
+//!   network instead of piling on the bootstrapper.
+//! - **Links.** A dialer with no neighbour asks with high priority (a flag
+//!   of its handshake): the dialed host takes it even when full, dropping a
+//!   random neighbour with [`Message::Disconnect`] `alive`, which keeps the
+//!   dropped host's address as a backup. A low-priority dial is taken only
+//!   below `degree`; otherwise it is refused with a referral (a sample of
+//!   addresses) and a `Disconnect`.
+//! - **Failures.** A connection that breaks, or a neighbour silent for
+//!   `keepalive_timeout` (neighbours send [`Message::KeepAlive`] every third
+//!   of it), is dropped without being kept as a backup; a backup that
+//!   cannot be dialed leaves the passive view. The free slot is filled at
+//!   once from the passive view (with high priority by a host left with no
+//!   neighbour; from the bootstrapper when nothing else is left).
+//! - **Shuffles.** Every `shuffle_interval` (jittered) a host sends its own
+//!   address, `shuffle_active` neighbours and `shuffle_passive` backups on a
+//!   random walk; the host where it ends answers with as many of its
+//!   backups, along the walk back, and both merge what they got.
+//! - **Leave.** A host shutting down sends `Disconnect` without `alive`:
+//!   its neighbours drop it at once and keep no backup of it.
+//! - **Refresh.** Every `refresh_interval` (jittered) a full host dials a
+//!   random backup with high priority and drops a random neighbour for it:
+//!   the overlay keeps being rewired at random, so a group of full hosts
+//!   that closed on itself opens up again.
+//! - **Partitions.** Neighbours lost to failures are remembered for a while
+//!   and probed with high priority every few shuffle periods: one link
+//!   across a healed partition is enough to merge the overlays again.
 //!
-//! This is a stand-in: the membership work replaces it with HyParView's
-//! active/passive views, shuffles and failure detection.
+//! Defences against eclipse: one message (shuffle, reply, referral) places
+//! at most `max_from_one` addresses in the passive view; each neighbour may
+//! forward at most `join_burst` joins and then one per `join_refill`; walks
+//! are at most `active_walk` hops whatever the ttl a peer sends.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod passive;
+
+pub use self::passive::PassiveView;
+
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -25,37 +60,83 @@ use rand::seq::IndexedRandom;
 use rand::{Rng, RngExt};
 
 use super::Outbox;
-use super::types::{Action, Message, PeerId};
-use crate::wire::MAX_PEERS_PER_MESSAGE;
+use super::types::{Action, Message, PeerId, Shuffle, ShuffleReply, Violation};
+use crate::wire::{MAX_PEERS_PER_MESSAGE, MAX_SHUFFLE_SAMPLE, MAX_WALK_PATH};
 
-/// Tunables of the peer exchange.
+/// Tunables of the membership protocol.
 #[derive(Clone, Debug)]
 pub struct MembershipConfig {
-    /// Most neighbours kept.
+    /// Most neighbours (the active view).
     pub degree: usize,
-    /// Most known addresses kept; a new one replaces a random old one beyond.
-    pub max_known: usize,
+    /// Most backup addresses (the passive view).
+    pub passive_size: usize,
+    /// Hops of a forward-join or shuffle walk (HyParView's ARWL).
+    pub active_walk: u8,
+    /// The hop of a forward-join walk that adds the joiner to a passive view
+    /// (HyParView's PRWL).
+    pub passive_walk: u8,
+    /// Neighbours' addresses in a shuffle sample.
+    pub shuffle_active: usize,
+    /// Backups in a shuffle sample.
+    pub shuffle_passive: usize,
+    /// Time between two shuffles (jittered over 50–150 %).
+    pub shuffle_interval: Duration,
     /// How long an address that refused, dropped or failed us is not dialed.
     pub backoff: Duration,
-    /// How often a host below `degree` asks a neighbour for more addresses.
-    pub exchange_interval: Duration,
+    /// A neighbour silent this long is dropped; keep-alives go out every
+    /// third of it.
+    pub keepalive_timeout: Duration,
+    /// Most backup addresses one message may place.
+    pub max_from_one: usize,
+    /// Forward-joins a neighbour may send at once.
+    pub join_burst: u32,
+    /// One more forward-join allowed per this much time.
+    pub join_refill: Duration,
+    /// How often a host probes one neighbour it lost to a failure.
+    pub probe_interval: Duration,
+    /// Lost neighbours remembered for probing.
+    pub max_lost: usize,
     /// A host that has neighbours but has stayed below `degree` this long
-    /// without gaining one dials with high priority (once per period), so a
-    /// group of full hosts cannot keep it out forever.
+    /// without gaining one promotes a backup with high priority (once per
+    /// period): refusals by full hosts must not keep a group of hosts apart
+    /// from the rest for ever.
     pub escalate_after: Duration,
+    /// A host at `degree` replaces a random neighbour with a random backup
+    /// this often (jittered): the overlay keeps being rewired at random, so
+    /// that a group of full hosts that closed on itself (a burst of joins
+    /// can leave one) opens up again, and no neighbour keeps a slot for ever.
+    pub refresh_interval: Duration,
 }
 
 impl MembershipConfig {
-    /// Defaults for a given degree. The numbers are guesses sized for small
-    /// networks: 128 known addresses, 5 s back-off, an exchange every 2 s,
-    /// escalation after 5 s below degree.
+    /// Defaults for a given degree: a passive view of 6 × degree (HyParView
+    /// used 30 for 5 active), walks of 6 and 3 hops (the paper's), samples of
+    /// 3 neighbours and 4 backups, a shuffle every 10 s, a 5 s back-off, a
+    /// 10 s keep-alive deadline, at most a sixth of the passive view from one
+    /// message, 16 forward-joins per neighbour and one per second beyond,
+    /// a probe every 30 s, 2 × degree lost neighbours remembered, escalation
+    /// after 5 s below degree, a refresh every 2 minutes (all guesses
+    /// for networks of up to tens of thousands of hosts).
     pub fn with_degree(degree: usize) -> MembershipConfig {
+        let degree = degree.max(1);
+        let passive_size = (6 * degree).clamp(16, 512);
         MembershipConfig {
-            degree: degree.max(1),
-            max_known: 128,
+            degree,
+            passive_size,
+            active_walk: 6,
+            passive_walk: 3,
+            shuffle_active: 3,
+            shuffle_passive: 4,
+            shuffle_interval: Duration::from_secs(10),
             backoff: Duration::from_secs(5),
-            exchange_interval: Duration::from_secs(2),
+            keepalive_timeout: Duration::from_secs(10),
+            max_from_one: (passive_size / 6).max(1),
+            join_burst: 16,
+            join_refill: Duration::from_secs(1),
+            probe_interval: Duration::from_secs(30),
+            max_lost: 2 * degree,
             escalate_after: Duration::from_secs(5),
+            refresh_interval: Duration::from_secs(120),
         }
     }
 }
@@ -70,7 +151,7 @@ pub struct LinkUp {
     pub addr: SocketAddr,
     /// The address this host dialed, if it dialed.
     pub dialed: Option<SocketAddr>,
-    /// The dialer has no other neighbour.
+    /// The dialer asks to be taken even by a full host.
     pub high_priority: bool,
 }
 
@@ -83,6 +164,82 @@ pub struct Neighbour {
     pub outbound: bool,
     /// When the link came up.
     pub since: Instant,
+    /// When it last sent anything.
+    pub last_heard: Instant,
+    /// It joined the network through this host on this link.
+    joined: bool,
+    /// Forward-joins it may still send, as of `tokens_at`.
+    join_tokens: u32,
+    tokens_at: Instant,
+}
+
+/// Why this host dials an address; decides what happens when the link comes
+/// up while the active view is full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Purpose {
+    /// Joining through the bootstrapper: take the link, send `Join`.
+    Join,
+    /// A forward-join walk ended here: take the joiner (if still below
+    /// `degree`).
+    ForwardJoin,
+    /// Promoting a backup to fill a free slot.
+    Promote,
+    /// Probing a neighbour lost to a failure: take it even if full.
+    Probe,
+    /// Replacing a random neighbour with a backup: take it even if full.
+    Refresh,
+}
+
+/// The shuffle this host started and awaits the reply of.
+#[derive(Clone, Debug)]
+struct PendingShuffle {
+    id: u64,
+    /// The neighbour the walk started with (the reply's last hop).
+    to: PeerId,
+    /// What was sent: evicted first when the reply's addresses come in.
+    sent: Vec<SocketAddr>,
+}
+
+/// The periodic tasks of [`Membership::on_tick`].
+#[derive(Clone, Copy, Debug)]
+enum Timer {
+    KeepAlive,
+    Shuffle,
+    Probe,
+    Refresh,
+}
+
+/// A neighbour lost to a failure, probed now and then.
+#[derive(Clone, Copy, Debug)]
+struct Lost {
+    addr: SocketAddr,
+    probes: u32,
+}
+
+/// A host with no neighbour and no backup dials its bootstrapper at most
+/// this often.
+const BOOTSTRAP_RETRY: Duration = Duration::from_secs(1);
+
+/// Probes of one lost neighbour before it is forgotten.
+const MAX_PROBES: u32 = 5;
+
+/// Counters of the membership protocol, for logs, status and the simulator.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MembershipStats {
+    /// Shuffles started.
+    pub shuffles: u64,
+    /// Shuffle replies merged.
+    pub shuffle_replies: u64,
+    /// Neighbours dropped for missing the keep-alive deadline.
+    pub keepalive_timeouts: u64,
+    /// Forward-joins ignored because their sender was over its allowance.
+    pub joins_dropped: u64,
+    /// Neighbours dropped to make room for a new one.
+    pub evictions: u64,
+    /// Lost neighbours probed.
+    pub probes: u64,
+    /// Refreshes started (a backup dialed to replace a neighbour).
+    pub refreshes: u64,
 }
 
 /// The membership state of one host.
@@ -94,13 +251,23 @@ pub struct Membership {
     bootstrapper: Option<SocketAddr>,
     /// The neighbours; a BTreeMap so iteration is deterministic.
     active: BTreeMap<PeerId, Neighbour>,
-    known: Vec<SocketAddr>,
-    dialing: BTreeSet<SocketAddr>,
+    passive: PassiveView,
+    dialing: BTreeMap<SocketAddr, Purpose>,
     backoff: BTreeMap<SocketAddr, Instant>,
-    next_exchange: Option<Instant>,
+    /// Addresses of banned peers, until when: never dialed, not even as the
+    /// bootstrapper.
+    banned_until: BTreeMap<SocketAddr, Instant>,
+    next_bootstrap: Option<Instant>,
     /// Since when this host has been below `degree` without gaining a
     /// neighbour (None at degree).
     below_since: Option<Instant>,
+    lost: Vec<Lost>,
+    shuffle: Option<PendingShuffle>,
+    next_shuffle: Option<Instant>,
+    next_keepalive: Option<Instant>,
+    next_probe: Option<Instant>,
+    next_refresh: Option<Instant>,
+    stats: MembershipStats,
 }
 
 impl Membership {
@@ -112,16 +279,24 @@ impl Membership {
         bootstrapper: Option<SocketAddr>,
     ) -> Membership {
         Membership {
+            passive: PassiveView::new(config.passive_size),
             config,
             me,
             my_addr,
             bootstrapper,
             active: BTreeMap::new(),
-            known: Vec::new(),
-            dialing: BTreeSet::new(),
+            dialing: BTreeMap::new(),
             backoff: BTreeMap::new(),
-            next_exchange: None,
+            banned_until: BTreeMap::new(),
+            next_bootstrap: None,
             below_since: None,
+            lost: Vec::new(),
+            shuffle: None,
+            next_shuffle: None,
+            next_keepalive: None,
+            next_probe: None,
+            next_refresh: None,
+            stats: MembershipStats::default(),
         }
     }
 
@@ -140,9 +315,24 @@ impl Membership {
         self.active.contains_key(peer)
     }
 
+    /// The backup addresses.
+    pub fn passive_view(&self) -> &[SocketAddr] {
+        self.passive.addrs()
+    }
+
+    /// Number of dials under way.
+    pub fn dialing_len(&self) -> usize {
+        self.dialing.len()
+    }
+
+    /// What the protocol did so far.
+    pub fn stats(&self) -> &MembershipStats {
+        &self.stats
+    }
+
     /// Drops `peer` from the neighbours at once (it was banned: its
-    /// connection is closed without a referral, and its address, when it
-    /// is to be avoided, is handed to [`Membership::forget`]).
+    /// connection is closed without a word, and its address, when it is to
+    /// be avoided, is handed to [`Membership::forget`]).
     pub fn remove(&mut self, peer: &PeerId) -> Option<Neighbour> {
         self.active.remove(peer)
     }
@@ -152,19 +342,29 @@ impl Membership {
     /// in a refusal is no longer under way.
     pub fn forget(&mut self, addr: SocketAddr, until: Instant) {
         self.dialing.remove(&addr);
-        self.known.retain(|a| *a != addr);
-        let backoff = self.backoff.entry(addr).or_insert(until);
-        *backoff = (*backoff).max(until);
+        self.passive.remove(&addr);
+        self.lost.retain(|l| l.addr != addr);
+        self.extend_backoff(addr, until);
+        let banned = self.banned_until.entry(addr).or_insert(until);
+        *banned = (*banned).max(until);
     }
 
-    /// Number of known addresses.
-    pub fn known_len(&self) -> usize {
-        self.known.len()
+    /// Joining: dial the bootstrapper, if there is one.
+    pub fn start(&mut self, out: &mut Outbox) {
+        if let Some(b) = self.bootstrapper {
+            self.dial(b, Purpose::Join, true, out);
+        }
     }
 
-    /// Number of dials under way.
-    pub fn dialing_len(&self) -> usize {
-        self.dialing.len()
+    /// Leaving for good: every neighbour is told and dropped.
+    pub fn leave(&mut self, out: &mut Outbox) {
+        for peer in std::mem::take(&mut self.active).into_keys() {
+            out.push(Action::Send {
+                to: peer,
+                msg: Message::Disconnect { alive: false },
+            });
+            out.push(Action::Disconnect(peer));
+        }
     }
 
     /// A connection came up (see [`super::Event::PeerUp`]).
@@ -175,51 +375,691 @@ impl Membership {
             dialed,
             high_priority,
         } = up;
-        if let Some(d) = dialed {
-            self.dialing.remove(&d);
-        }
+        let purpose = dialed.and_then(|d| self.dialing.remove(&d));
         if peer == self.me || self.active.contains_key(&peer) {
             return;
         }
-        self.remember(addr, rng);
-        if self.active.len() >= self.config.degree {
-            if dialed.is_none() && high_priority {
-                self.drop_random_neighbour(rng, out);
+        let full = self.active.len() >= self.config.degree;
+        if full {
+            let must_take = match purpose {
+                Some(p) => matches!(p, Purpose::Probe | Purpose::Refresh),
+                None => dialed.is_none() && high_priority,
+            };
+            if must_take {
+                self.evict_random(addr, now, rng, out);
+            } else if dialed.is_some() {
+                // Filled up while this dial was under way: keep it as a
+                // backup, close the link politely.
+                self.insert_passive(addr, &[], rng);
+                out.push(Action::Send {
+                    to: peer,
+                    msg: Message::Disconnect { alive: true },
+                });
+                out.push(Action::Disconnect(peer));
+                return;
             } else {
                 self.refuse(peer, addr, rng, out);
                 return;
             }
         }
-        let outbound = dialed.is_some();
-        let neighbour = Neighbour {
-            addr,
-            outbound,
-            since: now,
-        };
-        self.active.insert(peer, neighbour);
+        self.passive.remove(&addr);
+        self.lost.retain(|l| l.addr != addr);
+        self.active.insert(
+            peer,
+            Neighbour {
+                addr,
+                outbound: dialed.is_some(),
+                since: now,
+                last_heard: now,
+                joined: false,
+                join_tokens: self.config.join_burst,
+                tokens_at: now,
+            },
+        );
         self.below_since = (self.active.len() < self.config.degree).then_some(now);
         out.push(Action::Send {
             to: peer,
             msg: Message::GetPeers,
         });
-    }
-
-    /// The connection to `peer` is gone. Its address waits out the back-off
-    /// before it is dialed again.
-    pub fn on_peer_down<R: Rng>(&mut self, peer: &PeerId, now: Instant, rng: &mut R) {
-        if let Some(n) = self.active.remove(peer) {
-            let until = now + self.jittered_backoff(rng);
-            self.extend_backoff(n.addr, until);
+        if purpose == Some(Purpose::Join) {
+            out.push(Action::Send {
+                to: peer,
+                msg: Message::Join,
+            });
         }
     }
 
-    /// A dial failed: the address is forgotten (the bootstrapper is kept but
-    /// waits out the back-off).
-    pub fn on_dial_failed<R: Rng>(&mut self, addr: SocketAddr, now: Instant, rng: &mut R) {
-        self.dialing.remove(&addr);
-        self.known.retain(|a| *a != addr);
-        let until = now + self.jittered_backoff(rng);
+    /// The connection to `peer` is gone without a [`Message::Disconnect`]:
+    /// a failure. Its address waits out the back-off, is kept for probing,
+    /// and the free slot is filled.
+    pub fn on_peer_down<R: Rng>(
+        &mut self,
+        peer: &PeerId,
+        now: Instant,
+        rng: &mut R,
+        out: &mut Outbox,
+    ) {
+        if let Some(n) = self.active.remove(peer) {
+            self.lose(n.addr, now, rng);
+            self.fill(now, rng, out);
+        }
+    }
+
+    /// A dial failed: the address leaves the passive view (a lost
+    /// neighbour's is probed again later, the bootstrapper kept) and waits
+    /// out the back-off.
+    pub fn on_dial_failed<R: Rng>(
+        &mut self,
+        addr: SocketAddr,
+        now: Instant,
+        rng: &mut R,
+        out: &mut Outbox,
+    ) {
+        let purpose = self.dialing.remove(&addr);
+        self.passive.remove(&addr);
+        let mut backoff = self.jittered(self.config.backoff, rng);
+        if purpose == Some(Purpose::Probe)
+            && let Some(i) = self.lost.iter().position(|l| l.addr == addr)
+        {
+            self.lost[i].probes += 1;
+            if self.lost[i].probes >= MAX_PROBES {
+                self.lost.swap_remove(i);
+            } else {
+                backoff *= 2u32.pow(self.lost[i].probes);
+            }
+        }
+        self.extend_backoff(addr, now + backoff);
+        self.fill(now, rng, out);
+    }
+
+    /// `peer` sent something: it is alive.
+    pub fn on_heard(&mut self, peer: &PeerId, now: Instant) {
+        if let Some(n) = self.active.get_mut(peer) {
+            n.last_heard = now;
+        }
+    }
+
+    /// A neighbour asks for addresses: answer with a random sample of the
+    /// neighbours' and backup addresses.
+    pub fn on_get_peers<R: Rng>(&mut self, from: PeerId, rng: &mut R, out: &mut Outbox) {
+        if !self.active.contains_key(&from) {
+            return;
+        }
+        let sample = self.referral(Some(from), rng);
+        out.push(Action::Send {
+            to: from,
+            msg: Message::Peers(sample),
+        });
+    }
+
+    /// Addresses from a peer (an answer or a referral): at most
+    /// `max_from_one` of them become backups.
+    pub fn on_peers<R: Rng>(&mut self, addrs: &[SocketAddr], rng: &mut R) {
+        self.merge(addrs, &[], rng);
+    }
+
+    /// A neighbour joins the network through this host: forward-join walks
+    /// through every other neighbour.
+    pub fn on_join(&mut self, from: PeerId, out: &mut Outbox) -> Result<(), Violation> {
+        let Some(n) = self.active.get_mut(&from) else {
+            return Ok(());
+        };
+        if n.joined {
+            return Err(Violation::RepeatedJoin);
+        }
+        n.joined = true;
+        let addr = n.addr;
+        for peer in self.active.keys().filter(|p| **p != from) {
+            out.push(Action::Send {
+                to: *peer,
+                msg: Message::ForwardJoin {
+                    joiner: from,
+                    addr,
+                    ttl: self.config.active_walk,
+                },
+            });
+        }
+        Ok(())
+    }
+
+    /// A forward-join walk reached this host from neighbour `from`.
+    pub fn on_forward_join<R: Rng>(
+        &mut self,
+        from: PeerId,
+        (joiner, addr, ttl): (PeerId, SocketAddr, u8),
+        now: Instant,
+        rng: &mut R,
+        out: &mut Outbox,
+    ) {
+        if !self.take_join_token(&from, now) {
+            self.stats.joins_dropped += 1;
+            return;
+        }
+        if joiner == self.me || !usable(&addr) {
+            return;
+        }
+        let ttl = ttl.min(self.config.active_walk);
+        let next = self.random_neighbour(&[from, joiner], rng);
+        if ttl == 0 || self.active.len() <= 1 || next.is_none() {
+            // The walk ends here. A full host keeps the joiner as a backup
+            // instead: it dials with low priority, and dropping a neighbour
+            // for a link the joiner may refuse would only cost a link.
+            let room = self.active.len() + self.dialing.len() < self.config.degree;
+            if self.active.contains_key(&joiner) {
+                return;
+            }
+            if room && self.dialable(&addr) {
+                self.dial(addr, Purpose::ForwardJoin, false, out);
+            } else {
+                self.insert_passive(addr, &[], rng);
+            }
+            return;
+        }
+        if ttl == self.config.passive_walk {
+            self.insert_passive(addr, &[], rng);
+        }
+        if let Some(next) = next {
+            out.push(Action::Send {
+                to: next,
+                msg: Message::ForwardJoin {
+                    joiner,
+                    addr,
+                    ttl: ttl - 1,
+                },
+            });
+        }
+    }
+
+    /// A shuffle walk reached this host from neighbour `from`: pass it on,
+    /// or answer it and merge its sample.
+    pub fn on_shuffle<R: Rng>(
+        &mut self,
+        from: PeerId,
+        shuffle: Shuffle,
+        rng: &mut R,
+        out: &mut Outbox,
+    ) -> Result<(), Violation> {
+        let Shuffle {
+            id,
+            ttl,
+            mut path,
+            sample,
+        } = shuffle;
+        if path.last() != Some(&from) || path.len() > usize::from(self.config.active_walk) + 1 {
+            return Err(Violation::BadWalk);
+        }
+        let ttl = ttl.min(self.config.active_walk);
+        let mut avoid = path.clone();
+        avoid.push(from);
+        if ttl > 0 && path.len() < MAX_WALK_PATH {
+            let next = self
+                .random_neighbour(&avoid, rng)
+                .or_else(|| self.random_neighbour(&[from], rng));
+            if let Some(next) = next {
+                path.push(self.me);
+                out.push(Action::Send {
+                    to: next,
+                    msg: Message::Shuffle(Shuffle {
+                        id,
+                        ttl: ttl - 1,
+                        path,
+                        sample,
+                    }),
+                });
+                return Ok(());
+            }
+        }
+        let reply = self.passive.sample(sample.len(), &sample, rng);
+        path.pop();
+        out.push(Action::Send {
+            to: from,
+            msg: Message::ShuffleReply(ShuffleReply {
+                id,
+                route: path,
+                sample: reply.clone(),
+            }),
+        });
+        self.merge(&sample, &reply, rng);
+        Ok(())
+    }
+
+    /// A shuffle reply reached this host from neighbour `from`: pass it
+    /// back along its route, or merge it if it answers this host's shuffle.
+    pub fn on_shuffle_reply<R: Rng>(
+        &mut self,
+        from: PeerId,
+        reply: ShuffleReply,
+        rng: &mut R,
+        out: &mut Outbox,
+    ) {
+        let ShuffleReply {
+            id,
+            mut route,
+            sample,
+        } = reply;
+        if let Some(next) = route.pop() {
+            if next != from && self.active.contains_key(&next) {
+                out.push(Action::Send {
+                    to: next,
+                    msg: Message::ShuffleReply(ShuffleReply { id, route, sample }),
+                });
+            }
+            return;
+        }
+        match self.shuffle.take() {
+            Some(pending) if pending.id == id && pending.to == from => {
+                self.stats.shuffle_replies += 1;
+                self.merge(&sample, &pending.sent, rng);
+            }
+            other => self.shuffle = other,
+        }
+    }
+
+    /// A neighbour closes the link: kept as a backup if it stays alive.
+    pub fn on_disconnect<R: Rng>(
+        &mut self,
+        from: PeerId,
+        alive: bool,
+        now: Instant,
+        rng: &mut R,
+        out: &mut Outbox,
+    ) {
+        let Some(n) = self.active.remove(&from) else {
+            return;
+        };
+        out.push(Action::Disconnect(from));
+        if alive {
+            self.insert_passive(n.addr, &[], rng);
+            let until = now + self.jittered(self.config.backoff, rng);
+            self.extend_backoff(n.addr, until);
+        } else {
+            self.passive.remove(&n.addr);
+            self.lost.retain(|l| l.addr != n.addr);
+        }
+        self.fill(now, rng, out);
+    }
+
+    /// Periodic work: keep-alives and their deadline, shuffles, probes of
+    /// lost neighbours, and filling free slots from the passive view.
+    pub fn on_tick<R: Rng>(&mut self, now: Instant, rng: &mut R, out: &mut Outbox) {
+        self.backoff.retain(|_, until| *until > now);
+        self.banned_until.retain(|_, until| *until > now);
+        self.check_keepalives(now, rng, out);
+        let interval = self.config.shuffle_interval;
+        if self.due(Timer::Shuffle, interval, now, rng) {
+            self.start_shuffle(rng, out);
+        }
+        if self.due(Timer::Probe, self.config.probe_interval, now, rng) {
+            self.probe(rng, out);
+        }
+        if self.due(Timer::Refresh, self.config.refresh_interval, now, rng) {
+            self.refresh(rng, out);
+        }
+        self.fill(now, rng, out);
+    }
+
+    /// Sends keep-alives when due and drops neighbours past the deadline.
+    fn check_keepalives<R: Rng>(&mut self, now: Instant, rng: &mut R, out: &mut Outbox) {
+        let timeout = self.config.keepalive_timeout;
+        let silent: Vec<PeerId> = self
+            .active
+            .iter()
+            .filter(|(_, n)| now.saturating_duration_since(n.last_heard) >= timeout)
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in silent {
+            if let Some(n) = self.active.remove(&peer) {
+                self.stats.keepalive_timeouts += 1;
+                out.push(Action::Disconnect(peer));
+                self.lose(n.addr, now, rng);
+            }
+        }
+        if self.due(Timer::KeepAlive, timeout / 3, now, rng) {
+            for peer in self.active.keys() {
+                out.push(Action::Send {
+                    to: *peer,
+                    msg: Message::KeepAlive,
+                });
+            }
+        }
+    }
+
+    /// True when the periodic task `timer` is due; it is then scheduled
+    /// again one (jittered) `interval` later. The first call only schedules
+    /// it. Keep-alives are not jittered: their deadline is exact.
+    fn due<R: Rng>(&mut self, timer: Timer, interval: Duration, now: Instant, rng: &mut R) -> bool {
+        let next = match timer {
+            Timer::KeepAlive => now + interval,
+            _ => now + self.jittered(interval, rng),
+        };
+        let slot = match timer {
+            Timer::KeepAlive => &mut self.next_keepalive,
+            Timer::Shuffle => &mut self.next_shuffle,
+            Timer::Probe => &mut self.next_probe,
+            Timer::Refresh => &mut self.next_refresh,
+        };
+        match *slot {
+            Some(t) if t > now => false,
+            Some(_) => {
+                *slot = Some(next);
+                true
+            }
+            None => {
+                *slot = Some(next);
+                false
+            }
+        }
+    }
+
+    fn start_shuffle<R: Rng>(&mut self, rng: &mut R, out: &mut Outbox) {
+        let Some(to) = self.random_neighbour(&[], rng) else {
+            return;
+        };
+        let mut sample = vec![self.my_addr];
+        let others: Vec<SocketAddr> = self
+            .active
+            .iter()
+            .filter(|(p, _)| **p != to)
+            .map(|(_, n)| n.addr)
+            .collect();
+        sample.extend(others.sample(rng, self.config.shuffle_active).copied());
+        sample.extend(
+            self.passive
+                .sample(self.config.shuffle_passive, &sample, rng),
+        );
+        sample.truncate(MAX_SHUFFLE_SAMPLE);
+        let id = rng.random();
+        self.stats.shuffles += 1;
+        self.shuffle = Some(PendingShuffle {
+            id,
+            to,
+            sent: sample.clone(),
+        });
+        out.push(Action::Send {
+            to,
+            msg: Message::Shuffle(Shuffle {
+                id,
+                ttl: self.config.active_walk,
+                path: vec![self.me],
+                sample,
+            }),
+        });
+    }
+
+    /// Dials one lost neighbour with high priority, so a healed partition
+    /// gets a link across even where every host is full.
+    fn probe<R: Rng>(&mut self, rng: &mut R, out: &mut Outbox) {
+        let candidates: Vec<SocketAddr> = self
+            .lost
+            .iter()
+            .map(|l| l.addr)
+            .filter(|a| self.dialable(a))
+            .collect();
+        if let Some(&addr) = candidates.choose(rng) {
+            self.stats.probes += 1;
+            self.dial(addr, Purpose::Probe, true, out);
+        }
+    }
+
+    /// At `degree`: dials a random backup with high priority; when it comes
+    /// up it takes the place of a random neighbour.
+    fn refresh<R: Rng>(&mut self, rng: &mut R, out: &mut Outbox) {
+        if self.active.len() < self.config.degree {
+            return;
+        }
+        let candidates: Vec<SocketAddr> = self
+            .passive
+            .addrs()
+            .iter()
+            .filter(|a| self.dialable(a))
+            .copied()
+            .collect();
+        if let Some(&addr) = candidates.choose(rng) {
+            self.stats.refreshes += 1;
+            self.dial(addr, Purpose::Refresh, true, out);
+        }
+    }
+
+    /// Dials backups to fill the free slots; a host with no neighbour dials
+    /// one at a time with high priority, falling back to its bootstrapper
+    /// (at most once per [`BOOTSTRAP_RETRY`], back-off or not: a host with
+    /// no neighbour and no backup has nowhere else to go).
+    fn fill<R: Rng>(&mut self, now: Instant, rng: &mut R, out: &mut Outbox) {
+        if self.active.len() >= self.config.degree {
+            self.below_since = None;
+            return;
+        }
+        let taken = self.active.len() + self.dialing.len();
+        if taken >= self.config.degree {
+            return;
+        }
+        let isolated = self.active.is_empty();
+        if isolated && !self.dialing.is_empty() {
+            return;
+        }
+        let below_since = *self.below_since.get_or_insert(now);
+        let escalate = !isolated && now.duration_since(below_since) >= self.config.escalate_after;
+        let wanted = if isolated {
+            1
+        } else {
+            self.config.degree - taken
+        };
+        let candidates: Vec<SocketAddr> = self
+            .passive
+            .addrs()
+            .iter()
+            .filter(|a| self.dialable(a))
+            .copied()
+            .collect();
+        if candidates.is_empty() && isolated {
+            if let Some(b) = self.bootstrapper
+                && b != self.my_addr
+                && self.banned_until.get(&b).is_none_or(|until| *until <= now)
+                && self.next_bootstrap.is_none_or(|t| t <= now)
+            {
+                self.next_bootstrap = Some(now + BOOTSTRAP_RETRY);
+                self.dial(b, Purpose::Join, true, out);
+            }
+            return;
+        }
+        if escalate {
+            // Back-off or not: the full hosts that refused us are exactly
+            // the ones a high-priority request gets through to.
+            let stubborn: Vec<SocketAddr> = self
+                .passive
+                .addrs()
+                .iter()
+                .filter(|a| {
+                    !self.dialing.contains_key(a)
+                        && !self.is_neighbour_addr(a)
+                        && !self.banned_until.contains_key(a)
+                })
+                .copied()
+                .collect();
+            if let Some(&addr) = stubborn.choose(rng) {
+                self.below_since = Some(now);
+                self.dial(addr, Purpose::Promote, true, out);
+                return;
+            }
+        }
+        for addr in candidates.sample(rng, wanted).copied().collect::<Vec<_>>() {
+            self.dial(addr, Purpose::Promote, isolated, out);
+        }
+    }
+
+    fn dial(&mut self, addr: SocketAddr, purpose: Purpose, high_priority: bool, out: &mut Outbox) {
+        if self.dialing.len() >= self.config.degree || self.dialing.contains_key(&addr) {
+            return;
+        }
+        self.dialing.insert(addr, purpose);
+        out.push(Action::Connect {
+            addr,
+            high_priority,
+        });
+    }
+
+    /// Not this host, not a neighbour, not being dialed, not backed off.
+    fn dialable(&self, addr: &SocketAddr) -> bool {
+        *addr != self.my_addr
+            && !self.dialing.contains_key(addr)
+            && !self.backoff.contains_key(addr)
+            && !self.is_neighbour_addr(addr)
+    }
+
+    fn is_neighbour_addr(&self, addr: &SocketAddr) -> bool {
+        self.active.values().any(|n| n.addr == *addr)
+    }
+
+    /// A random neighbour other than those in `except`.
+    fn random_neighbour<R: Rng>(&self, except: &[PeerId], rng: &mut R) -> Option<PeerId> {
+        let peers: Vec<PeerId> = self
+            .active
+            .keys()
+            .filter(|p| !except.contains(p))
+            .copied()
+            .collect();
+        peers.choose(rng).copied()
+    }
+
+    /// Refuses a low-priority dialer while full: a referral, then a polite
+    /// close.
+    fn refuse<R: Rng>(&mut self, peer: PeerId, addr: SocketAddr, rng: &mut R, out: &mut Outbox) {
+        let referral: Vec<SocketAddr> = self
+            .referral(None, rng)
+            .into_iter()
+            .filter(|a| *a != addr)
+            .collect();
+        out.push(Action::Send {
+            to: peer,
+            msg: Message::Peers(referral),
+        });
+        out.push(Action::Send {
+            to: peer,
+            msg: Message::Disconnect { alive: true },
+        });
+        out.push(Action::Disconnect(peer));
+    }
+
+    /// Makes room for `newcomer`, a neighbour that must be taken: a random
+    /// one is told (with a referral that names the newcomer, likely not full
+    /// yet; the victim keeps this host as a backup) and becomes a backup
+    /// itself.
+    fn evict_random<R: Rng>(
+        &mut self,
+        newcomer: SocketAddr,
+        now: Instant,
+        rng: &mut R,
+        out: &mut Outbox,
+    ) {
+        let Some(victim) = self.random_neighbour(&[], rng) else {
+            return;
+        };
+        let Some(n) = self.active.remove(&victim) else {
+            return;
+        };
+        self.stats.evictions += 1;
+        // A referral first: the victim may have no other neighbour.
+        let mut referral = self.referral(None, rng);
+        referral.retain(|a| *a != newcomer && *a != n.addr);
+        referral.insert(0, newcomer);
+        referral.truncate(MAX_PEERS_PER_MESSAGE / 4);
+        out.push(Action::Send {
+            to: victim,
+            msg: Message::Peers(referral),
+        });
+        out.push(Action::Send {
+            to: victim,
+            msg: Message::Disconnect { alive: true },
+        });
+        out.push(Action::Disconnect(victim));
+        self.insert_passive(n.addr, &[], rng);
+        let until = now + self.jittered(self.config.backoff, rng);
+        self.extend_backoff(n.addr, until);
+    }
+
+    /// A failed neighbour: no backup of it, but it is probed now and then.
+    fn lose<R: Rng>(&mut self, addr: SocketAddr, now: Instant, rng: &mut R) {
+        self.passive.remove(&addr);
+        let until = now + self.jittered(self.config.backoff, rng);
         self.extend_backoff(addr, until);
+        if self.lost.iter().any(|l| l.addr == addr) {
+            return;
+        }
+        if self.lost.len() >= self.config.max_lost {
+            let slot = rng.random_range(0..self.lost.len());
+            self.lost.swap_remove(slot);
+        }
+        self.lost.push(Lost { addr, probes: 0 });
+    }
+
+    /// A random sample of neighbours' and backup addresses (at most a
+    /// quarter of a Peers message), `except`'s own left out.
+    fn referral<R: Rng>(&self, except: Option<PeerId>, rng: &mut R) -> Vec<SocketAddr> {
+        let mut pool: Vec<SocketAddr> = self
+            .active
+            .iter()
+            .filter(|(p, _)| Some(**p) != except)
+            .map(|(_, n)| n.addr)
+            .collect();
+        let except_addr = except.and_then(|p| self.active.get(&p)).map(|n| n.addr);
+        pool.extend(
+            self.passive
+                .addrs()
+                .iter()
+                .filter(|a| Some(**a) != except_addr),
+        );
+        pool.sample(rng, MAX_PEERS_PER_MESSAGE / 4)
+            .copied()
+            .collect()
+    }
+
+    /// Takes at most `max_from_one` usable addresses of `addrs` as backups,
+    /// making room with those in `sent` first.
+    fn merge<R: Rng>(&mut self, addrs: &[SocketAddr], sent: &[SocketAddr], rng: &mut R) {
+        let mut placed = 0;
+        for addr in addrs {
+            if placed >= self.config.max_from_one {
+                break;
+            }
+            if self.insert_passive(*addr, sent, rng) {
+                placed += 1;
+            }
+        }
+    }
+
+    /// Adds a backup unless it is this host, a neighbour or unusable.
+    fn insert_passive<R: Rng>(
+        &mut self,
+        addr: SocketAddr,
+        sent: &[SocketAddr],
+        rng: &mut R,
+    ) -> bool {
+        if addr == self.my_addr || !usable(&addr) || self.is_neighbour_addr(&addr) {
+            return false;
+        }
+        self.passive.insert(addr, sent, rng)
+    }
+
+    /// Spends one of `from`'s forward-join tokens; false when it has none.
+    fn take_join_token(&mut self, from: &PeerId, now: Instant) -> bool {
+        let Some(n) = self.active.get_mut(from) else {
+            return false;
+        };
+        let refill = self.config.join_refill.max(Duration::from_millis(1));
+        let earned = now.saturating_duration_since(n.tokens_at).as_nanos() / refill.as_nanos();
+        if earned > 0 {
+            let earned = u32::try_from(earned).unwrap_or(u32::MAX);
+            n.join_tokens = n
+                .join_tokens
+                .saturating_add(earned)
+                .min(self.config.join_burst);
+            n.tokens_at = now;
+        }
+        if n.join_tokens == 0 {
+            return false;
+        }
+        n.join_tokens -= 1;
+        true
     }
 
     /// Backs `addr` off until `until`, never shortening a longer back-off
@@ -229,176 +1069,14 @@ impl Membership {
         *entry = (*entry).max(until);
     }
 
-    /// The back-off, spread over 50–150 % so that hosts dropped together do
-    /// not all come back at the same moment.
-    fn jittered_backoff<R: Rng>(&self, rng: &mut R) -> Duration {
-        self.config.backoff.mul_f64(rng.random_range(0.5..1.5))
+    /// `base` spread over 50–150 %, so that hosts that act together (dropped
+    /// together, started together) do not keep acting together.
+    fn jittered<R: Rng>(&self, base: Duration, rng: &mut R) -> Duration {
+        base.mul_f64(rng.random_range(0.5..1.5))
     }
+}
 
-    /// A neighbour asks for addresses: answer with a random sample of the
-    /// neighbours' and known addresses.
-    pub fn on_get_peers<R: Rng>(&mut self, from: PeerId, rng: &mut R, out: &mut Outbox) {
-        if !self.active.contains_key(&from) {
-            return;
-        }
-        let sample = self.sample_addresses(Some(from), rng);
-        out.push(Action::Send {
-            to: from,
-            msg: Message::Peers(sample),
-        });
-    }
-
-    /// A neighbour (or a host that refused us) sent addresses.
-    pub fn on_peers<R: Rng>(&mut self, addrs: &[SocketAddr], rng: &mut R) {
-        for addr in addrs.iter().take(MAX_PEERS_PER_MESSAGE) {
-            self.remember(*addr, rng);
-        }
-    }
-
-    /// Periodic work: dial known addresses while below `degree`, ask a
-    /// neighbour for more addresses now and then.
-    pub fn on_tick<R: Rng>(&mut self, now: Instant, rng: &mut R, out: &mut Outbox) {
-        self.backoff.retain(|_, until| *until > now);
-        if self.active.len() >= self.config.degree {
-            self.below_since = None;
-            return;
-        }
-        let below_since = *self.below_since.get_or_insert(now);
-        if self.active.len() + self.dialing.len() < self.config.degree {
-            if !self.active.is_empty()
-                && now.duration_since(below_since) >= self.config.escalate_after
-            {
-                self.below_since = Some(now);
-                self.escalate(rng, out);
-            } else {
-                self.dial_more(rng, out);
-            }
-        }
-        if !self.active.is_empty() && self.next_exchange.is_none_or(|t| t <= now) {
-            self.next_exchange = Some(now + self.config.exchange_interval);
-            let peers: Vec<PeerId> = self.active.keys().copied().collect();
-            if let Some(peer) = peers.choose(rng) {
-                out.push(Action::Send {
-                    to: *peer,
-                    msg: Message::GetPeers,
-                });
-            }
-        }
-    }
-
-    /// Dials known addresses to fill the free slots; an isolated host dials
-    /// one at a time with high priority, falling back to its bootstrapper.
-    fn dial_more<R: Rng>(&mut self, rng: &mut R, out: &mut Outbox) {
-        let isolated = self.active.is_empty();
-        let wanted = if isolated {
-            usize::from(self.dialing.is_empty())
-        } else {
-            self.config.degree - self.active.len() - self.dialing.len()
-        };
-        let mut candidates = self.dial_candidates(false);
-        if candidates.is_empty() && isolated && self.dialing.is_empty() {
-            candidates.extend(self.bootstrapper.filter(|b| !self.backoff.contains_key(b)));
-        }
-        for addr in candidates.sample(rng, wanted).copied().collect::<Vec<_>>() {
-            self.dial(addr, isolated, out);
-        }
-    }
-
-    /// Stuck below degree: one high-priority dial, even to an address that
-    /// refused us before (a full host then makes room).
-    fn escalate<R: Rng>(&mut self, rng: &mut R, out: &mut Outbox) {
-        if let Some(&addr) = self.dial_candidates(true).choose(rng) {
-            self.dial(addr, true, out);
-        }
-    }
-
-    /// Joining: dial the bootstrapper, if there is one.
-    pub fn start(&mut self, out: &mut Outbox) {
-        if let Some(b) = self.bootstrapper {
-            self.dial(b, true, out);
-        }
-    }
-
-    fn dial(&mut self, addr: SocketAddr, high_priority: bool, out: &mut Outbox) {
-        if self.dialing.len() >= self.config.degree || !self.dialing.insert(addr) {
-            return;
-        }
-        out.push(Action::Connect {
-            addr,
-            high_priority,
-        });
-    }
-
-    /// Known addresses that are not neighbours and not being dialed; backed
-    /// off ones only if `ignore_backoff`.
-    fn dial_candidates(&self, ignore_backoff: bool) -> Vec<SocketAddr> {
-        self.known
-            .iter()
-            .filter(|a| {
-                !self.dialing.contains(a)
-                    && (ignore_backoff || !self.backoff.contains_key(a))
-                    && !self.active.values().any(|n| n.addr == **a)
-            })
-            .copied()
-            .collect()
-    }
-
-    fn refuse<R: Rng>(&mut self, peer: PeerId, addr: SocketAddr, rng: &mut R, out: &mut Outbox) {
-        let referral: Vec<SocketAddr> = self
-            .sample_addresses(None, rng)
-            .into_iter()
-            .filter(|a| *a != addr)
-            .collect();
-        out.push(Action::Send {
-            to: peer,
-            msg: Message::Peers(referral),
-        });
-        out.push(Action::Disconnect(peer));
-    }
-
-    /// Makes room for a high-priority joiner. The dropped neighbour gets a
-    /// referral first, so it knows where else to go even if it joined here.
-    fn drop_random_neighbour<R: Rng>(&mut self, rng: &mut R, out: &mut Outbox) {
-        let peers: Vec<PeerId> = self.active.keys().copied().collect();
-        if let Some(&victim) = peers.choose(rng) {
-            let addr = self.active[&victim].addr;
-            self.active.remove(&victim);
-            self.refuse(victim, addr, rng, out);
-        }
-    }
-
-    fn sample_addresses<R: Rng>(&self, except: Option<PeerId>, rng: &mut R) -> Vec<SocketAddr> {
-        let mut pool: Vec<SocketAddr> = self
-            .active
-            .iter()
-            .filter(|(p, _)| Some(**p) != except)
-            .map(|(_, n)| n.addr)
-            .collect();
-        for a in &self.known {
-            if !pool.contains(a) {
-                pool.push(*a);
-            }
-        }
-        let except_addr = except.and_then(|p| self.active.get(&p)).map(|n| n.addr);
-        pool.retain(|a| Some(*a) != except_addr);
-        pool.sample(rng, MAX_PEERS_PER_MESSAGE / 4)
-            .copied()
-            .collect()
-    }
-
-    fn remember<R: Rng>(&mut self, addr: SocketAddr, rng: &mut R) {
-        if addr == self.my_addr
-            || addr.port() == 0
-            || addr.ip().is_unspecified()
-            || self.known.contains(&addr)
-        {
-            return;
-        }
-        if self.known.len() < self.config.max_known {
-            self.known.push(addr);
-        } else {
-            let slot = rng.random_range(0..self.known.len());
-            self.known[slot] = addr;
-        }
-    }
+/// An address worth keeping: a port, a specified IP.
+fn usable(addr: &SocketAddr) -> bool {
+    addr.port() != 0 && !addr.ip().is_unspecified()
 }

@@ -150,6 +150,57 @@ pub enum Message {
     Peers(Vec<SocketAddr>),
     /// One item to handle and, within its ttl, spread.
     Item(Item),
+    /// Sent once by a host that joins the network through this neighbour:
+    /// announce it to the network with forward-join walks (HyParView JOIN).
+    Join,
+    /// A random walk announcing a joining host (HyParView FORWARDJOIN).
+    ForwardJoin {
+        /// The joining host.
+        joiner: PeerId,
+        /// Its P2P listener.
+        addr: SocketAddr,
+        /// Hops the walk may still take.
+        ttl: u8,
+    },
+    /// A random walk carrying a sample of its origin's views.
+    Shuffle(Shuffle),
+    /// The answer to a [`Message::Shuffle`], travelling back along its walk.
+    ShuffleReply(ShuffleReply),
+    /// The sender closes this link. `alive`: it stays in the network (keep
+    /// its address as a backup); otherwise it is leaving for good.
+    Disconnect {
+        /// False when the sender is shutting down.
+        alive: bool,
+    },
+    /// Nothing to say: keeps the link's keep-alive deadline from expiring.
+    KeepAlive,
+}
+
+/// A shuffle request on its random walk (see [`Message::Shuffle`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shuffle {
+    /// Chosen by the origin; the reply carries it back.
+    pub id: u64,
+    /// Hops the walk may still take.
+    pub ttl: u8,
+    /// The hosts the walk passed, origin first; the last one sent it (at
+    /// most [`crate::wire::MAX_WALK_PATH`]).
+    pub path: Vec<PeerId>,
+    /// Addresses from the origin's views, its own first (at most
+    /// [`crate::wire::MAX_SHUFFLE_SAMPLE`]).
+    pub sample: Vec<SocketAddr>,
+}
+
+/// A shuffle reply on its way back (see [`Message::ShuffleReply`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShuffleReply {
+    /// The request's id.
+    pub id: u64,
+    /// The hosts still to pass, in walk order: the last one is the next
+    /// hop; empty when the receiver is the origin.
+    pub route: Vec<PeerId>,
+    /// Addresses from the answering host's passive view.
+    pub sample: Vec<SocketAddr>,
 }
 
 /// Ways a peer can break the rules, counted by peer accounting
@@ -196,12 +247,19 @@ pub enum Violation {
     /// than this host's peer exchange ever does (see
     /// [`super::accounting::AccountingConfig::peer_requests_per_window`]).
     TooManyPeerRequests,
+    /// A neighbour sent [`Message::Join`] twice on one link.
+    RepeatedJoin,
+    /// A shuffle walk whose path does not end with the neighbour that sent
+    /// it, or that is longer than any walk this host starts.
+    BadWalk,
 }
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Violation::TooManyPeerRequests => f.write_str("asked for peers too often"),
+            Violation::RepeatedJoin => f.write_str("joined twice on one link"),
+            Violation::BadWalk => f.write_str("sent a malformed random walk"),
         }
     }
 }

@@ -1,0 +1,99 @@
+//! Settings of a simulation: the protocol config every node runs, the
+//! network's latency and loss, the local client's answer time, the seed.
+
+use std::time::Duration;
+
+use crate::proto::ProtoConfig;
+
+/// Items each simulated node keeps for spreading: 64, small so that 10,000
+/// nodes fit in tens of MB (the daemon's default is 1,000).
+pub const SIM_CACHE_SIZE: usize = 64;
+
+/// Item ids each simulated node remembers: 4,096. The seen-set only grows
+/// with the items a node sees, so this bounds memory in long runs; it must
+/// exceed the items of any one experiment, or old copies would be taken for
+/// new ones.
+pub const SIM_SEEN_CAPACITY: usize = 4_096;
+
+/// The simulated length of one shuffle round: 10 s.
+///
+/// Until HyParView's membership lands there are no shuffles; this stands in
+/// for its shuffle interval. It is the one place to point at the membership
+/// config later (see [`shuffle_round`]).
+pub const SHUFFLE_ROUND: Duration = Duration::from_secs(10);
+
+/// The simulated length of one shuffle round for nodes running `config`:
+/// [`SHUFFLE_ROUND`] for now.
+pub fn shuffle_round(_config: &ProtoConfig) -> Duration {
+    SHUFFLE_ROUND
+}
+
+/// The protocol config of a simulated node: `degree` neighbours, a cache
+/// of [`SIM_CACHE_SIZE`] items and a seen-set of [`SIM_SEEN_CAPACITY`] ids,
+/// defaults elsewhere ([`ProtoConfig::new`]).
+pub fn sim_proto_config(degree: usize) -> ProtoConfig {
+    let mut config = ProtoConfig::new(degree, SIM_CACHE_SIZE);
+    config.seen_capacity = SIM_SEEN_CAPACITY;
+    config
+}
+
+/// One-way latencies of links: each link draws its own uniformly from
+/// `min..=max` (microsecond steps) when it is dialed and keeps it for its
+/// life, in both directions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Latency {
+    /// Shortest one-way latency.
+    pub min: Duration,
+    /// Longest one-way latency (at least `min`).
+    pub max: Duration,
+}
+
+impl Latency {
+    /// The same latency on every link.
+    pub fn fixed(d: Duration) -> Latency {
+        Latency { min: d, max: d }
+    }
+}
+
+/// Everything a [`super::Sim`] needs to start.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// What every node runs (its bootstrapper is set per node).
+    pub proto: ProtoConfig,
+    /// Every random choice of the run derives from this.
+    pub seed: u64,
+    /// Per-link one-way latency.
+    pub latency: Latency,
+    /// Probability that a message breaks its link (see the
+    /// [module docs](super#loss)); 0 for none.
+    pub loss: f64,
+    /// How long a node's client takes to call a notified item valid.
+    pub verdict_delay: Duration,
+    /// How long a dial to an address nobody answers at (a partitioned or
+    /// unknown host) takes to fail: the daemon's TCP connect timeout, 3 s.
+    pub dial_timeout: Duration,
+}
+
+impl SimConfig {
+    /// Nodes of `degree` with [`sim_proto_config`], links of 10–50 ms, no
+    /// loss, a client that answers in 1 ms, dials to silent hosts failing
+    /// after 3 s.
+    pub fn new(degree: usize, seed: u64) -> SimConfig {
+        SimConfig {
+            proto: sim_proto_config(degree),
+            seed,
+            latency: Latency {
+                min: Duration::from_millis(10),
+                max: Duration::from_millis(50),
+            },
+            loss: 0.0,
+            verdict_delay: Duration::from_millis(1),
+            dial_timeout: Duration::from_secs(3),
+        }
+    }
+
+    /// Neighbours each node keeps.
+    pub fn degree(&self) -> usize {
+        self.proto.degree
+    }
+}

@@ -1,0 +1,192 @@
+//! Measurements that run the simulation: healing time after a failure, and
+//! delivery reliability of a batch of items.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::engine::Sim;
+use super::ids::ItemIx;
+use super::metrics::components;
+use crate::proto::Ttl;
+
+/// How often the healing conditions are looked at: every 100 ms of
+/// simulated time.
+pub const HEALING_STEP: Duration = Duration::from_millis(100);
+
+/// How long the overlay took to heal after a failure, each time counted
+/// from the failure and found by looking every [`HEALING_STEP`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Healing {
+    /// Until the largest component held every running node again; None if
+    /// not within the time watched.
+    pub connected: Option<Duration>,
+    /// Until every running node had `degree` neighbours again (or all the
+    /// others, in a network of at most `degree` nodes); None if not within
+    /// the time watched.
+    pub full_degree: Option<Duration>,
+    /// How long after the failure it was watched.
+    pub watched: Duration,
+}
+
+/// Watches the overlay heal after a failure at simulated time `since`.
+#[derive(Clone, Debug)]
+pub struct HealingWatch {
+    since: Duration,
+    result: Healing,
+}
+
+impl HealingWatch {
+    /// Starts watching a failure that happened at `since`.
+    pub fn new(since: Duration) -> HealingWatch {
+        HealingWatch {
+            since,
+            result: Healing::default(),
+        }
+    }
+
+    /// Looks at the overlay now; the first time a condition holds is kept.
+    pub fn observe(&mut self, sim: &Sim) {
+        let elapsed = sim.now().saturating_sub(self.since);
+        self.result.watched = elapsed;
+        if self.result.full_degree.is_none() && at_full_degree(sim) {
+            self.result.full_degree = Some(elapsed);
+        }
+        if self.result.connected.is_none() && components(&sim.snapshot()).len() <= 1 {
+            self.result.connected = Some(elapsed);
+        }
+    }
+
+    /// True once both conditions were seen.
+    pub fn is_healed(&self) -> bool {
+        self.result.connected.is_some() && self.result.full_degree.is_some()
+    }
+
+    /// What was seen so far.
+    pub fn result(&self) -> Healing {
+        self.result
+    }
+
+    /// Runs `sim` until both conditions were seen or `limit` has passed
+    /// since the failure, looking every [`HEALING_STEP`].
+    pub fn run(&mut self, sim: &mut Sim, limit: Duration) -> Healing {
+        self.observe(sim);
+        while !self.is_healed() && sim.now() < self.since + limit {
+            sim.run_for(HEALING_STEP);
+            self.observe(sim);
+        }
+        self.result
+    }
+}
+
+/// True when every running node has as many neighbours as it can: the
+/// degree, or every other node in a smaller network.
+pub fn at_full_degree(sim: &Sim) -> bool {
+    let live = sim.live_nodes();
+    let target = sim.config().degree().min(live.len().saturating_sub(1));
+    live.iter().all(|&n| sim.neighbours(n).len() >= target)
+}
+
+/// Runs `sim` in steps of [`HEALING_STEP`] until no item is in flight or
+/// waiting for a verdict (at least one step, at most `limit`), showing each
+/// step to `watch` if given. Returns how long it ran, or None if it was not
+/// quiet within `limit`.
+pub fn run_until_quiet(
+    sim: &mut Sim,
+    limit: Duration,
+    mut watch: Option<&mut HealingWatch>,
+) -> Option<Duration> {
+    let start = sim.now();
+    loop {
+        sim.run_for(HEALING_STEP);
+        if let Some(w) = watch.as_deref_mut() {
+            w.observe(sim);
+        }
+        let ran = sim.now() - start;
+        if sim.is_quiet() {
+            return Some(ran);
+        }
+        if ran >= limit {
+            return None;
+        }
+    }
+}
+
+/// Announces `count` items (no hop limit) at running nodes picked at
+/// random, `spacing` of simulated time apart (the simulation runs in
+/// between). Returns their indices.
+pub fn announce_batch(sim: &mut Sim, count: usize, spacing: Duration) -> Vec<ItemIx> {
+    let mut items = Vec::with_capacity(count);
+    for n in 0..count {
+        if n > 0 {
+            sim.run_for(spacing);
+        }
+        let Some(origin) = sim.random_live_node() else {
+            break;
+        };
+        items.extend(sim.announce(origin, Ttl(0)));
+    }
+    items
+}
+
+/// How many of the items reached how many of the nodes that should get
+/// them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reliability {
+    /// Items measured.
+    pub items: usize,
+    /// (item, node) pairs that should be delivered: every node running now
+    /// that was already running when the item was announced.
+    pub pairs: usize,
+    /// Those pairs where the node's client got the item (or announced it).
+    pub delivered: usize,
+    /// Deliveries of an item a node's client had already got: the
+    /// at-most-once rule broken.
+    pub duplicates: usize,
+    /// Longest time from an item's announcement to one of its deliveries.
+    pub last_delivery: Option<Duration>,
+}
+
+impl Reliability {
+    /// Share of the pairs delivered (1 when there is nothing to deliver).
+    pub fn share(&self) -> f64 {
+        if self.pairs == 0 {
+            1.0
+        } else {
+            self.delivered as f64 / self.pairs as f64
+        }
+    }
+}
+
+/// Delivery of `items` to the nodes running now, as recorded so far.
+pub fn reliability(sim: &Sim, items: &[ItemIx]) -> Reliability {
+    let slot: HashMap<ItemIx, usize> = items.iter().enumerate().map(|(s, i)| (*i, s)).collect();
+    let announced = sim.items();
+    let mut r = Reliability {
+        items: items.len(),
+        ..Reliability::default()
+    };
+    let mut got = vec![0u32; items.len()];
+    for &node in sim.live_nodes() {
+        got.fill(0);
+        for d in sim.deliveries(node) {
+            if let Some(&s) = slot.get(&d.item) {
+                got[s] += 1;
+                let took = d.at.saturating_sub(announced[d.item].at);
+                r.last_delivery = r.last_delivery.max(Some(took));
+            }
+        }
+        let started = sim.started(node).unwrap_or_default();
+        for (s, &item) in items.iter().enumerate() {
+            let a = announced[item];
+            if started > a.at {
+                continue;
+            }
+            r.pairs += 1;
+            if got[s] > 0 || a.origin == node {
+                r.delivered += 1;
+            }
+            r.duplicates += got[s].saturating_sub(1) as usize;
+        }
+    }
+    r
+}
