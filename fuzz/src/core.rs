@@ -979,8 +979,13 @@ impl Harness {
                 assert!(addrs.len() <= MAX_PEERS_PER_MESSAGE);
                 return;
             }
-            Message::GetPeers => return,
             Message::Item(item) => item,
+            Message::Shuffle(s) => {
+                assert!(s.path.len() <= wire::MAX_WALK_PATH);
+                assert!(s.sample.len() <= wire::MAX_SHUFFLE_SAMPLE);
+                return;
+            }
+            _ => return,
         };
         assert!(
             self.core.is_neighbour(&to),

@@ -8,8 +8,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use gossipd::identity::{self, peer_id_of};
-use gossipd::proto::{DataType, Item, ItemId, Message, Ttl};
-use gossipd::wire::{self, Hello, MAX_FRAME_LEN, MAX_ITEM_DATA, MAX_PEERS_PER_MESSAGE, WireError};
+use gossipd::proto::{DataType, Item, ItemId, Message, PeerId, Shuffle, ShuffleReply, Ttl};
+use gossipd::wire::{
+    self, Hello, MAX_FRAME_LEN, MAX_ITEM_DATA, MAX_PEERS_PER_MESSAGE, MAX_SHUFFLE_SAMPLE,
+    MAX_WALK_PATH, WireError,
+};
 
 /// Runs every check on one input.
 pub fn check(data: &[u8]) {
@@ -28,7 +31,15 @@ fn check_message(data: &[u8]) {
             match &msg {
                 Message::Peers(addrs) => assert!(addrs.len() <= MAX_PEERS_PER_MESSAGE),
                 Message::Item(item) => assert!(item.data.len() <= MAX_ITEM_DATA),
-                Message::GetPeers => {}
+                Message::Shuffle(s) => {
+                    assert!(s.path.len() <= MAX_WALK_PATH);
+                    assert!(s.sample.len() <= MAX_SHUFFLE_SAMPLE);
+                }
+                Message::ShuffleReply(r) => {
+                    assert!(r.route.len() <= MAX_WALK_PATH);
+                    assert!(r.sample.len() <= MAX_SHUFFLE_SAMPLE);
+                }
+                _ => {}
             }
         }
         Err(e) => check_error(data, &e),
@@ -64,6 +75,7 @@ fn check_error(data: &[u8], e: &WireError) {
             assert!(usize::from(count) > MAX_PEERS_PER_MESSAGE)
         }
         WireError::DataTooLong { len } => assert!(len > MAX_ITEM_DATA && len <= data.len()),
+        WireError::TooMany { count, max, .. } => assert!(count > max),
         _ => {}
     }
 }
@@ -83,6 +95,34 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("peers_empty", Message::Peers(vec![])),
         ("peers_v4_v6", Message::Peers(vec![v4, v6])),
         ("item", item),
+        ("join", Message::Join),
+        ("keep_alive", Message::KeepAlive),
+        ("disconnect", Message::Disconnect { alive: true }),
+        (
+            "forward_join",
+            Message::ForwardJoin {
+                joiner: PeerId([3; 32]),
+                addr: v6,
+                ttl: 6,
+            },
+        ),
+        (
+            "shuffle",
+            Message::Shuffle(Shuffle {
+                id: 42,
+                ttl: 5,
+                path: vec![PeerId([1; 32]), PeerId([2; 32])],
+                sample: vec![v4, v6],
+            }),
+        ),
+        (
+            "shuffle_reply",
+            Message::ShuffleReply(ShuffleReply {
+                id: 42,
+                route: vec![PeerId([1; 32])],
+                sample: vec![v4],
+            }),
+        ),
     ];
     let mut out: Vec<(&'static str, Vec<u8>)> = msgs
         .into_iter()
