@@ -49,6 +49,8 @@
 //! are at most `active_walk` hops whatever the ttl a peer sends.
 
 mod passive;
+mod repair;
+mod walks;
 
 pub use self::passive::PassiveView;
 
@@ -60,8 +62,8 @@ use rand::seq::IndexedRandom;
 use rand::{Rng, RngExt};
 
 use super::Outbox;
-use super::types::{Action, Message, PeerId, Shuffle, ShuffleReply, Violation};
-use crate::wire::{MAX_PEERS_PER_MESSAGE, MAX_SHUFFLE_SAMPLE, MAX_WALK_PATH};
+use super::types::{Action, Message, PeerId};
+use crate::wire::MAX_PEERS_PER_MESSAGE;
 
 /// Tunables of the membership protocol.
 #[derive(Clone, Debug)]
@@ -498,163 +500,6 @@ impl Membership {
         self.merge(addrs, &[], rng);
     }
 
-    /// A neighbour joins the network through this host: forward-join walks
-    /// through every other neighbour.
-    pub fn on_join(&mut self, from: PeerId, out: &mut Outbox) -> Result<(), Violation> {
-        let Some(n) = self.active.get_mut(&from) else {
-            return Ok(());
-        };
-        if n.joined {
-            return Err(Violation::RepeatedJoin);
-        }
-        n.joined = true;
-        let addr = n.addr;
-        for peer in self.active.keys().filter(|p| **p != from) {
-            out.push(Action::Send {
-                to: *peer,
-                msg: Message::ForwardJoin {
-                    joiner: from,
-                    addr,
-                    ttl: self.config.active_walk,
-                },
-            });
-        }
-        Ok(())
-    }
-
-    /// A forward-join walk reached this host from neighbour `from`.
-    pub fn on_forward_join<R: Rng>(
-        &mut self,
-        from: PeerId,
-        (joiner, addr, ttl): (PeerId, SocketAddr, u8),
-        now: Instant,
-        rng: &mut R,
-        out: &mut Outbox,
-    ) {
-        if !self.take_join_token(&from, now) {
-            self.stats.joins_dropped += 1;
-            return;
-        }
-        if joiner == self.me || !usable(&addr) {
-            return;
-        }
-        let ttl = ttl.min(self.config.active_walk);
-        let next = self.random_neighbour(&[from, joiner], rng);
-        if ttl == 0 || self.active.len() <= 1 || next.is_none() {
-            // The walk ends here. A full host keeps the joiner as a backup
-            // instead: it dials with low priority, and dropping a neighbour
-            // for a link the joiner may refuse would only cost a link.
-            let room = self.active.len() + self.dialing.len() < self.config.degree;
-            if self.active.contains_key(&joiner) {
-                return;
-            }
-            if room && self.dialable(&addr) {
-                self.dial(addr, Purpose::ForwardJoin, false, out);
-            } else {
-                self.insert_passive(addr, &[], rng);
-            }
-            return;
-        }
-        if ttl == self.config.passive_walk {
-            self.insert_passive(addr, &[], rng);
-        }
-        if let Some(next) = next {
-            out.push(Action::Send {
-                to: next,
-                msg: Message::ForwardJoin {
-                    joiner,
-                    addr,
-                    ttl: ttl - 1,
-                },
-            });
-        }
-    }
-
-    /// A shuffle walk reached this host from neighbour `from`: pass it on,
-    /// or answer it and merge its sample.
-    pub fn on_shuffle<R: Rng>(
-        &mut self,
-        from: PeerId,
-        shuffle: Shuffle,
-        rng: &mut R,
-        out: &mut Outbox,
-    ) -> Result<(), Violation> {
-        let Shuffle {
-            id,
-            ttl,
-            mut path,
-            sample,
-        } = shuffle;
-        if path.last() != Some(&from) || path.len() > usize::from(self.config.active_walk) + 1 {
-            return Err(Violation::BadWalk);
-        }
-        let ttl = ttl.min(self.config.active_walk);
-        let mut avoid = path.clone();
-        avoid.push(from);
-        if ttl > 0 && path.len() < MAX_WALK_PATH {
-            let next = self
-                .random_neighbour(&avoid, rng)
-                .or_else(|| self.random_neighbour(&[from], rng));
-            if let Some(next) = next {
-                path.push(self.me);
-                out.push(Action::Send {
-                    to: next,
-                    msg: Message::Shuffle(Shuffle {
-                        id,
-                        ttl: ttl - 1,
-                        path,
-                        sample,
-                    }),
-                });
-                return Ok(());
-            }
-        }
-        let reply = self.passive.sample(sample.len(), &sample, rng);
-        path.pop();
-        out.push(Action::Send {
-            to: from,
-            msg: Message::ShuffleReply(ShuffleReply {
-                id,
-                route: path,
-                sample: reply.clone(),
-            }),
-        });
-        self.merge(&sample, &reply, rng);
-        Ok(())
-    }
-
-    /// A shuffle reply reached this host from neighbour `from`: pass it
-    /// back along its route, or merge it if it answers this host's shuffle.
-    pub fn on_shuffle_reply<R: Rng>(
-        &mut self,
-        from: PeerId,
-        reply: ShuffleReply,
-        rng: &mut R,
-        out: &mut Outbox,
-    ) {
-        let ShuffleReply {
-            id,
-            mut route,
-            sample,
-        } = reply;
-        if let Some(next) = route.pop() {
-            if next != from && self.active.contains_key(&next) {
-                out.push(Action::Send {
-                    to: next,
-                    msg: Message::ShuffleReply(ShuffleReply { id, route, sample }),
-                });
-            }
-            return;
-        }
-        match self.shuffle.take() {
-            Some(pending) if pending.id == id && pending.to == from => {
-                self.stats.shuffle_replies += 1;
-                self.merge(&sample, &pending.sent, rng);
-            }
-            other => self.shuffle = other,
-        }
-    }
-
     /// A neighbour closes the link: kept as a backup if it stays alive.
     pub fn on_disconnect<R: Rng>(
         &mut self,
@@ -677,214 +522,6 @@ impl Membership {
             self.lost.retain(|l| l.addr != n.addr);
         }
         self.fill(now, rng, out);
-    }
-
-    /// Periodic work: keep-alives and their deadline, shuffles, probes of
-    /// lost neighbours, and filling free slots from the passive view.
-    pub fn on_tick<R: Rng>(&mut self, now: Instant, rng: &mut R, out: &mut Outbox) {
-        self.backoff.retain(|_, until| *until > now);
-        self.banned_until.retain(|_, until| *until > now);
-        self.check_keepalives(now, rng, out);
-        let interval = self.config.shuffle_interval;
-        if self.due(Timer::Shuffle, interval, now, rng) {
-            self.start_shuffle(rng, out);
-        }
-        if self.due(Timer::Probe, self.config.probe_interval, now, rng) {
-            self.probe(rng, out);
-        }
-        if self.due(Timer::Refresh, self.config.refresh_interval, now, rng) {
-            self.refresh(rng, out);
-        }
-        self.fill(now, rng, out);
-    }
-
-    /// Sends keep-alives when due and drops neighbours past the deadline.
-    fn check_keepalives<R: Rng>(&mut self, now: Instant, rng: &mut R, out: &mut Outbox) {
-        let timeout = self.config.keepalive_timeout;
-        let silent: Vec<PeerId> = self
-            .active
-            .iter()
-            .filter(|(_, n)| now.saturating_duration_since(n.last_heard) >= timeout)
-            .map(|(p, _)| *p)
-            .collect();
-        for peer in silent {
-            if let Some(n) = self.active.remove(&peer) {
-                self.stats.keepalive_timeouts += 1;
-                out.push(Action::Disconnect(peer));
-                self.lose(n.addr, now, rng);
-            }
-        }
-        if self.due(Timer::KeepAlive, timeout / 3, now, rng) {
-            for peer in self.active.keys() {
-                out.push(Action::Send {
-                    to: *peer,
-                    msg: Message::KeepAlive,
-                });
-            }
-        }
-    }
-
-    /// True when the periodic task `timer` is due; it is then scheduled
-    /// again one (jittered) `interval` later. The first call only schedules
-    /// it. Keep-alives are not jittered: their deadline is exact.
-    fn due<R: Rng>(&mut self, timer: Timer, interval: Duration, now: Instant, rng: &mut R) -> bool {
-        let next = match timer {
-            Timer::KeepAlive => now + interval,
-            _ => now + self.jittered(interval, rng),
-        };
-        let slot = match timer {
-            Timer::KeepAlive => &mut self.next_keepalive,
-            Timer::Shuffle => &mut self.next_shuffle,
-            Timer::Probe => &mut self.next_probe,
-            Timer::Refresh => &mut self.next_refresh,
-        };
-        match *slot {
-            Some(t) if t > now => false,
-            Some(_) => {
-                *slot = Some(next);
-                true
-            }
-            None => {
-                *slot = Some(next);
-                false
-            }
-        }
-    }
-
-    fn start_shuffle<R: Rng>(&mut self, rng: &mut R, out: &mut Outbox) {
-        let Some(to) = self.random_neighbour(&[], rng) else {
-            return;
-        };
-        let mut sample = vec![self.my_addr];
-        let others: Vec<SocketAddr> = self
-            .active
-            .iter()
-            .filter(|(p, _)| **p != to)
-            .map(|(_, n)| n.addr)
-            .collect();
-        sample.extend(others.sample(rng, self.config.shuffle_active).copied());
-        sample.extend(
-            self.passive
-                .sample(self.config.shuffle_passive, &sample, rng),
-        );
-        sample.truncate(MAX_SHUFFLE_SAMPLE);
-        let id = rng.random();
-        self.stats.shuffles += 1;
-        self.shuffle = Some(PendingShuffle {
-            id,
-            to,
-            sent: sample.clone(),
-        });
-        out.push(Action::Send {
-            to,
-            msg: Message::Shuffle(Shuffle {
-                id,
-                ttl: self.config.active_walk,
-                path: vec![self.me],
-                sample,
-            }),
-        });
-    }
-
-    /// Dials one lost neighbour with high priority, so a healed partition
-    /// gets a link across even where every host is full.
-    fn probe<R: Rng>(&mut self, rng: &mut R, out: &mut Outbox) {
-        let candidates: Vec<SocketAddr> = self
-            .lost
-            .iter()
-            .map(|l| l.addr)
-            .filter(|a| self.dialable(a))
-            .collect();
-        if let Some(&addr) = candidates.choose(rng) {
-            self.stats.probes += 1;
-            self.dial(addr, Purpose::Probe, true, out);
-        }
-    }
-
-    /// At `degree`: dials a random backup with high priority; when it comes
-    /// up it takes the place of a random neighbour.
-    fn refresh<R: Rng>(&mut self, rng: &mut R, out: &mut Outbox) {
-        if self.active.len() < self.config.degree {
-            return;
-        }
-        let candidates: Vec<SocketAddr> = self
-            .passive
-            .addrs()
-            .iter()
-            .filter(|a| self.dialable(a))
-            .copied()
-            .collect();
-        if let Some(&addr) = candidates.choose(rng) {
-            self.stats.refreshes += 1;
-            self.dial(addr, Purpose::Refresh, true, out);
-        }
-    }
-
-    /// Dials backups to fill the free slots; a host with no neighbour dials
-    /// one at a time with high priority, falling back to its bootstrapper
-    /// (at most once per [`BOOTSTRAP_RETRY`], back-off or not: a host with
-    /// no neighbour and no backup has nowhere else to go).
-    fn fill<R: Rng>(&mut self, now: Instant, rng: &mut R, out: &mut Outbox) {
-        if self.active.len() >= self.config.degree {
-            self.below_since = None;
-            return;
-        }
-        let taken = self.active.len() + self.dialing.len();
-        if taken >= self.config.degree {
-            return;
-        }
-        let isolated = self.active.is_empty();
-        if isolated && !self.dialing.is_empty() {
-            return;
-        }
-        let below_since = *self.below_since.get_or_insert(now);
-        let escalate = !isolated && now.duration_since(below_since) >= self.config.escalate_after;
-        let wanted = if isolated {
-            1
-        } else {
-            self.config.degree - taken
-        };
-        let candidates: Vec<SocketAddr> = self
-            .passive
-            .addrs()
-            .iter()
-            .filter(|a| self.dialable(a))
-            .copied()
-            .collect();
-        if candidates.is_empty() && isolated {
-            if let Some(b) = self.bootstrapper
-                && b != self.my_addr
-                && self.banned_until.get(&b).is_none_or(|until| *until <= now)
-                && self.next_bootstrap.is_none_or(|t| t <= now)
-            {
-                self.next_bootstrap = Some(now + BOOTSTRAP_RETRY);
-                self.dial(b, Purpose::Join, true, out);
-            }
-            return;
-        }
-        if escalate {
-            // Back-off or not: the full hosts that refused us are exactly
-            // the ones a high-priority request gets through to.
-            let stubborn: Vec<SocketAddr> = self
-                .passive
-                .addrs()
-                .iter()
-                .filter(|a| {
-                    !self.dialing.contains_key(a)
-                        && !self.is_neighbour_addr(a)
-                        && !self.banned_until.contains_key(a)
-                })
-                .copied()
-                .collect();
-            if let Some(&addr) = stubborn.choose(rng) {
-                self.below_since = Some(now);
-                self.dial(addr, Purpose::Promote, true, out);
-                return;
-            }
-        }
-        for addr in candidates.sample(rng, wanted).copied().collect::<Vec<_>>() {
-            self.dial(addr, Purpose::Promote, isolated, out);
-        }
     }
 
     fn dial(&mut self, addr: SocketAddr, purpose: Purpose, high_priority: bool, out: &mut Outbox) {
@@ -940,58 +577,6 @@ impl Membership {
         out.push(Action::Disconnect(peer));
     }
 
-    /// Makes room for `newcomer`, a neighbour that must be taken: a random
-    /// one is told (with a referral that names the newcomer, likely not full
-    /// yet; the victim keeps this host as a backup) and becomes a backup
-    /// itself.
-    fn evict_random<R: Rng>(
-        &mut self,
-        newcomer: SocketAddr,
-        now: Instant,
-        rng: &mut R,
-        out: &mut Outbox,
-    ) {
-        let Some(victim) = self.random_neighbour(&[], rng) else {
-            return;
-        };
-        let Some(n) = self.active.remove(&victim) else {
-            return;
-        };
-        self.stats.evictions += 1;
-        // A referral first: the victim may have no other neighbour.
-        let mut referral = self.referral(None, rng);
-        referral.retain(|a| *a != newcomer && *a != n.addr);
-        referral.insert(0, newcomer);
-        referral.truncate(MAX_PEERS_PER_MESSAGE / 4);
-        out.push(Action::Send {
-            to: victim,
-            msg: Message::Peers(referral),
-        });
-        out.push(Action::Send {
-            to: victim,
-            msg: Message::Disconnect { alive: true },
-        });
-        out.push(Action::Disconnect(victim));
-        self.insert_passive(n.addr, &[], rng);
-        let until = now + self.jittered(self.config.backoff, rng);
-        self.extend_backoff(n.addr, until);
-    }
-
-    /// A failed neighbour: no backup of it, but it is probed now and then.
-    fn lose<R: Rng>(&mut self, addr: SocketAddr, now: Instant, rng: &mut R) {
-        self.passive.remove(&addr);
-        let until = now + self.jittered(self.config.backoff, rng);
-        self.extend_backoff(addr, until);
-        if self.lost.iter().any(|l| l.addr == addr) {
-            return;
-        }
-        if self.lost.len() >= self.config.max_lost {
-            let slot = rng.random_range(0..self.lost.len());
-            self.lost.swap_remove(slot);
-        }
-        self.lost.push(Lost { addr, probes: 0 });
-    }
-
     /// A random sample of neighbours' and backup addresses (at most a
     /// quarter of a Peers message), `except`'s own left out.
     fn referral<R: Rng>(&self, except: Option<PeerId>, rng: &mut R) -> Vec<SocketAddr> {
@@ -1013,20 +598,6 @@ impl Membership {
             .collect()
     }
 
-    /// Takes at most `max_from_one` usable addresses of `addrs` as backups,
-    /// making room with those in `sent` first.
-    fn merge<R: Rng>(&mut self, addrs: &[SocketAddr], sent: &[SocketAddr], rng: &mut R) {
-        let mut placed = 0;
-        for addr in addrs {
-            if placed >= self.config.max_from_one {
-                break;
-            }
-            if self.insert_passive(*addr, sent, rng) {
-                placed += 1;
-            }
-        }
-    }
-
     /// Adds a backup unless it is this host, a neighbour or unusable.
     fn insert_passive<R: Rng>(
         &mut self,
@@ -1038,28 +609,6 @@ impl Membership {
             return false;
         }
         self.passive.insert(addr, sent, rng)
-    }
-
-    /// Spends one of `from`'s forward-join tokens; false when it has none.
-    fn take_join_token(&mut self, from: &PeerId, now: Instant) -> bool {
-        let Some(n) = self.active.get_mut(from) else {
-            return false;
-        };
-        let refill = self.config.join_refill.max(Duration::from_millis(1));
-        let earned = now.saturating_duration_since(n.tokens_at).as_nanos() / refill.as_nanos();
-        if earned > 0 {
-            let earned = u32::try_from(earned).unwrap_or(u32::MAX);
-            n.join_tokens = n
-                .join_tokens
-                .saturating_add(earned)
-                .min(self.config.join_burst);
-            n.tokens_at = now;
-        }
-        if n.join_tokens == 0 {
-            return false;
-        }
-        n.join_tokens -= 1;
-        true
     }
 
     /// Backs `addr` off until `until`, never shortening a longer back-off
