@@ -18,6 +18,8 @@ use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::proto::Dissemination;
+
 pub use endpoint::Endpoint;
 use ini::{IniError, ReadError};
 pub use key::{Key, ValueError};
@@ -182,6 +184,9 @@ pub struct Config {
     /// `keepalive_timeout_ms`: a neighbour silent this long is dropped
     /// ([`DEFAULT_KEEPALIVE_TIMEOUT_MS`]).
     pub keepalive_timeout: Duration,
+    /// `dissemination`: how items spread ([`Dissemination::Flood`] by
+    /// default until Plumtree holds up under floods).
+    pub dissemination: Dissemination,
 }
 
 impl Default for Config {
@@ -200,6 +205,7 @@ impl Default for Config {
             pow_difficulty: DEFAULT_POW_DIFFICULTY,
             ban_time: Duration::from_secs(DEFAULT_BAN_TIME_S),
             keepalive_timeout: Duration::from_millis(DEFAULT_KEEPALIVE_TIMEOUT_MS),
+            dissemination: Dissemination::Flood,
         }
     }
 }

@@ -26,7 +26,7 @@ use crate::config::{Config, Endpoint};
 use crate::identity::{Identity, KeyError};
 use crate::net::{ConnContext, Listener, NetEvent};
 use crate::proto::membership::MembershipStats;
-use crate::proto::{ClientId, Core, DataType, Event, PeerId, ProtoConfig, Stats, Ttl};
+use crate::proto::{ClientId, Core, DataType, Event, PeerId, ProtoConfig, Stats, TreeStats, Ttl};
 use crate::subscriptions::{KickHook, Subscriptions};
 use crate::transport::Local;
 
@@ -74,6 +74,8 @@ pub struct NodeStats {
     pub p2p_bytes_in: u64,
     /// The membership protocol's counters.
     pub membership: MembershipStats,
+    /// The dissemination tree's counters.
+    pub tree: TreeStats,
     /// Current neighbours.
     pub neighbours: usize,
     /// Current backup addresses (the passive view).
@@ -98,7 +100,8 @@ impl fmt::Display for NodeStats {
              p2p_bytes_in={} slow_peers_dropped={} skipped_full_outbox={} \
              slow_clients_kicked={} misbehaviours={} dropped_over_rate={} peers_banned={} \
              refused_banned={} passive={} shuffles={} keepalive_timeouts={} evictions={} \
-             joins_dropped={}",
+             joins_dropped={} prunes={} grafts={} pulled_out={} ids_announced={} \
+             pulls_refused={} missing_dropped={}",
             self.neighbours,
             c.announced,
             c.received,
@@ -122,7 +125,13 @@ impl fmt::Display for NodeStats {
             self.membership.shuffles,
             self.membership.keepalive_timeouts,
             self.membership.evictions,
-            self.membership.joins_dropped
+            self.membership.joins_dropped,
+            self.tree.prunes,
+            self.tree.grafts,
+            self.tree.pulled_out,
+            self.tree.ids_announced,
+            self.tree.pulls_refused,
+            self.tree.missing_dropped
         )
     }
 }
@@ -280,6 +289,7 @@ impl Node {
         proto.bootstrapper = bootstrapper;
         proto.ban_time = config.ban_time;
         proto.keepalive_timeout = config.keepalive_timeout;
+        proto.tree.mode = config.dissemination;
         let max_pending = proto.max_pending;
         let core_rng = StdRng::from_rng(&mut rng);
         let core = Core::new(proto, peer_id, p2p_addr, core_rng, Instant::now());

@@ -15,7 +15,10 @@
 //!   whom to dial: HyParView with shuffles and keep-alives.
 //! - [`broadcast`]: the item cache (bounded by `cache_size`), the seen-set
 //!   (so an item is handled once per host even after it left the cache) and
-//!   forwarding within an item's ttl (flooding to all neighbours).
+//!   forwarding within an item's ttl.
+//! - [`tree`]: Plumtree's eager and lazy push: which neighbours get an item
+//!   in full, which get its id, and pulling what was announced but did not
+//!   come.
 //! - [`validation`]: items waiting for the verdicts of the local clients that
 //!   were notified of them, with message ids and a deadline (SPEC §4).
 //!
@@ -35,6 +38,7 @@
 pub mod accounting;
 pub mod broadcast;
 pub mod membership;
+pub mod tree;
 pub mod validation;
 
 #[cfg(test)]
@@ -46,10 +50,13 @@ mod core_tests;
 mod membership_tests;
 #[cfg(test)]
 mod net_tests;
+#[cfg(test)]
+mod tree_tests;
 mod types;
 
 pub use self::accounting::{AccountingConfig, BanReason};
 pub use self::core::{Core, ProtoConfig, Stats};
+pub use self::tree::{Dissemination, TreeConfig, TreeStats};
 pub use self::types::{
     Action, ClientId, DataType, Event, Item, ItemId, Message, Misbehaviour, MsgId, PeerId, Shuffle,
     ShuffleReply, Ttl, Violation,

@@ -10,6 +10,7 @@
 //! | Peers    | tag `2`, count u8 (≤ 64), then `count` addresses                    |
 //! | Item     | tag `3`, id 16 bytes, ttl u8, data type u16, data (rest, ≤ 65527)   |
 //! | tags 4–9 | the membership messages, see [`membership`]                         |
+//! | 10–12    | the dissemination messages, see [`tree`]                            |
 //! | address  | family u8 (`4` or `6`), IP (4 or 16 bytes), port u16                |
 //!
 //! A [`Hello`] travels inside the Noise handshake (see [`crate::transport`]);
@@ -36,9 +37,11 @@ use std::sync::Arc;
 
 mod hello;
 pub mod membership;
+pub mod tree;
 
 pub use hello::{HELLO_MAGIC, Hello, decode_hello, encode_hello};
 pub use membership::{MAX_SHUFFLE_SAMPLE, MAX_WALK_PATH};
+pub use tree::MAX_IDS_PER_MESSAGE;
 
 use crate::proto::{DataType, Item, ItemId, Message, Ttl};
 
@@ -180,7 +183,7 @@ pub fn encode(msg: &Message, out: &mut Vec<u8>) {
             out.extend_from_slice(&item.data);
         }
         other => {
-            let known = membership::encode(other, out);
+            let known = membership::encode(other, out) || tree::encode(other, out);
             debug_assert!(known, "a message without an encoding");
         }
     }
@@ -195,7 +198,9 @@ pub fn encoded_len(msg: &Message) -> usize {
             2 + addrs.iter().map(addr_len).sum::<usize>()
         }
         Message::Item(item) => ITEM_HEADER_LEN + item.data.len(),
-        other => membership::encoded_len(other).unwrap_or(0),
+        other => membership::encoded_len(other)
+            .or_else(|| tree::encoded_len(other))
+            .unwrap_or(0),
     }
 }
 
@@ -206,7 +211,7 @@ pub fn decode(body: &[u8]) -> Result<Message, WireError> {
         TAG_GET_PEERS => Message::GetPeers,
         TAG_PEERS => Message::Peers(decode_peers(&mut r)?),
         TAG_ITEM => Message::Item(decode_item(&mut r)?),
-        tag => match membership::decode(tag, &mut r) {
+        tag => match membership::decode(tag, &mut r).or_else(|| tree::decode(tag, &mut r)) {
             Some(msg) => msg?,
             None => return Err(WireError::UnknownTag(tag)),
         },
@@ -419,7 +424,7 @@ mod tests {
 
     #[test]
     fn unknown_tag_is_rejected() {
-        for tag in [0, 10, 255] {
+        for tag in [0, 13, 255] {
             assert_eq!(decode(&[tag]), Err(WireError::UnknownTag(tag)));
         }
     }
@@ -507,7 +512,7 @@ mod tests {
     }
 
     fn random_message(rng: &mut StdRng) -> Message {
-        match rng.random_range(0..9) {
+        match rng.random_range(0..12) {
             0 => Message::GetPeers,
             3 => Message::Join,
             4 => Message::ForwardJoin {
@@ -530,6 +535,17 @@ mod tests {
                 alive: rng.random(),
             },
             8 => Message::KeepAlive,
+            9 => Message::IHave(
+                (0..rng.random_range(0..20))
+                    .map(|_| ItemId(rng.random()))
+                    .collect(),
+            ),
+            10 => Message::Graft(
+                (0..rng.random_range(0..20))
+                    .map(|_| ItemId(rng.random()))
+                    .collect(),
+            ),
+            11 => Message::Prune,
             1 => {
                 let addrs = (0..rng.random_range(0..=MAX_PEERS_PER_MESSAGE))
                     .map(|_| random_addr(rng))
@@ -573,7 +589,7 @@ mod tests {
             let mut noise = vec![0u8; rng.random_range(0..80)];
             rng.fill(&mut noise[..]);
             if let Some(first) = noise.first_mut() {
-                *first = rng.random_range(0..11);
+                *first = rng.random_range(0..14);
             }
             check_total(&noise);
 

@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::proto::Dissemination;
+
 use super::{
     BAN_TIME_S_RANGE, CACHE_SIZE_RANGE, CLIENT_QUEUE_RANGE, Config, DEGREE_RANGE, Endpoint,
     GOSSIP_SECTION, KEEPALIVE_TIMEOUT_MS_RANGE, NetworkKey, PEER_QUEUE_RANGE, POW_DIFFICULTY_RANGE,
@@ -79,11 +81,13 @@ pub enum Key {
     BanTimeS,
     /// `[gossip] keepalive_timeout_ms`: how long a silent neighbour is kept.
     KeepaliveTimeoutMs,
+    /// `[gossip] dissemination`: `flood` or `plumtree`.
+    Dissemination,
 }
 
 impl Key {
     /// Every key, in the order the config text and `--help` list them.
-    pub const ALL: [Key; 13] = [
+    pub const ALL: [Key; 14] = [
         Key::Hostkey,
         Key::ApiAddress,
         Key::P2pAddress,
@@ -97,6 +101,7 @@ impl Key {
         Key::PowDifficulty,
         Key::BanTimeS,
         Key::KeepaliveTimeoutMs,
+        Key::Dissemination,
     ];
 
     /// The key's name in the config file.
@@ -115,6 +120,7 @@ impl Key {
             Key::PowDifficulty => "pow_difficulty",
             Key::BanTimeS => "ban_time_s",
             Key::KeepaliveTimeoutMs => "keepalive_timeout_ms",
+            Key::Dissemination => "dissemination",
         }
     }
 
@@ -149,6 +155,7 @@ impl Key {
             Key::PowDifficulty => "pow-difficulty",
             Key::BanTimeS => "ban-time-s",
             Key::KeepaliveTimeoutMs => "keepalive-timeout-ms",
+            Key::Dissemination => "dissemination",
         }
     }
 
@@ -162,6 +169,7 @@ impl Key {
             Key::NetworkKey => "HEX",
             Key::PowDifficulty => "BITS",
             Key::BanTimeS => "SECONDS",
+            Key::Dissemination => "MODE",
         }
     }
 
@@ -215,6 +223,10 @@ impl Key {
                 KEEPALIVE_TIMEOUT_MS_RANGE.start(),
                 KEEPALIVE_TIMEOUT_MS_RANGE.end()
             ),
+            Key::Dissemination => "how items spread: flood (every item to every neighbour) or \
+                                   plumtree (eager push along a tree, ids to the other \
+                                   neighbours, pull; experimental)"
+                .to_string(),
         }
     }
 
@@ -247,6 +259,10 @@ impl Key {
             Key::PowDifficulty => config.pow_difficulty.to_string(),
             Key::BanTimeS => config.ban_time.as_secs().to_string(),
             Key::KeepaliveTimeoutMs => config.keepalive_timeout.as_millis().to_string(),
+            Key::Dissemination => match config.dissemination {
+                Dissemination::Flood => "flood".to_string(),
+                Dissemination::Plumtree => "plumtree".to_string(),
+            },
         }
     }
 }
@@ -287,6 +303,17 @@ impl Config {
             Key::KeepaliveTimeoutMs => {
                 let millis = parse_number(value, &KEEPALIVE_TIMEOUT_MS_RANGE)?;
                 self.keepalive_timeout = Duration::from_millis(millis);
+            }
+            Key::Dissemination => {
+                self.dissemination = match value {
+                    "flood" => Dissemination::Flood,
+                    "plumtree" => Dissemination::Plumtree,
+                    other => {
+                        return Err(ValueError {
+                            message: format!("expected flood or plumtree, got {}", quote(other)),
+                        });
+                    }
+                }
             }
         }
         Ok(())
@@ -405,6 +432,21 @@ mod tests {
             Ok(Duration::from_secs(60))
         );
         assert!(set(Key::BanTimeS, "0").is_err());
+    }
+
+    #[test]
+    fn keepalive_timeout_and_dissemination_are_checked() {
+        assert_eq!(
+            set(Key::KeepaliveTimeoutMs, "1500").map(|c| c.keepalive_timeout),
+            Ok(Duration::from_millis(1500))
+        );
+        assert!(set(Key::KeepaliveTimeoutMs, "499").is_err());
+        assert_eq!(
+            set(Key::Dissemination, "plumtree").map(|c| c.dissemination),
+            Ok(Dissemination::Plumtree)
+        );
+        let err = set(Key::Dissemination, "gossip").unwrap_err();
+        assert!(err.contains("expected flood or plumtree"), "{err}");
     }
 
     #[test]

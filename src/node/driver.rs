@@ -529,6 +529,7 @@ impl Driver {
             p2p_bytes_out,
             p2p_bytes_in,
             membership: self.core.membership_stats().clone(),
+            tree: self.core.tree_stats().clone(),
             neighbours: self.core.neighbours().count(),
             passive: self.core.passive_view().len(),
             ..self.counters.clone()

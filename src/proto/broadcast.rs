@@ -5,11 +5,11 @@
 //! dropped, even long after the item left the cache. A new item goes into the
 //! cache, which keeps the newest `cache_size` items for spreading. Once the
 //! core decides it may spread (at once for local announcements, after
-//! validation for received ones) [`Broadcast::forward`] sends it to every
-//! neighbour but the one it came from, with the ttl one hop smaller.
+//! validation for received ones) [`Broadcast::forward`] sends it to the given
+//! neighbours but the one it came from, with the ttl one hop smaller.
 //!
-//! This is flooding: each host receives every item about `degree` times. The
-//! dissemination work replaces it with eager/lazy push and pull.
+//! Which neighbours get a spread item in full and which only hear of it is
+//! for [`super::tree`] to say.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -190,6 +190,43 @@ impl Broadcast {
             sent += 1;
         }
         sent
+    }
+
+    /// Where a cached item came from (`Some(None)`: announced here).
+    pub fn sender(&self, id: &ItemId) -> Option<Option<PeerId>> {
+        self.cache.get(id).map(|c| c.from)
+    }
+
+    /// True when a cached item's ttl ends at this host.
+    pub fn stops_here(&self, id: &ItemId) -> bool {
+        self.cache.get(id).is_some_and(|c| c.forward_ttl.is_none())
+    }
+
+    /// The item as this host forwards it (ttl one hop smaller), if it is
+    /// cached, cleared to spread (validated) and its ttl goes on.
+    pub fn spreadable(&self, id: &ItemId) -> Option<Item> {
+        let cached = self.cache.get(id).filter(|c| c.spread)?;
+        let ttl = cached.forward_ttl?;
+        Some(Item {
+            ttl,
+            ..cached.item.clone()
+        })
+    }
+
+    /// The ids of up to `max` items that [`Broadcast::spreadable`] would
+    /// give, the most recently spread first.
+    pub fn recent_spreadable(&self, max: usize) -> Vec<ItemId> {
+        self.spread_order
+            .iter()
+            .rev()
+            .filter(|id| {
+                self.cache
+                    .get(id)
+                    .is_some_and(|c| c.spread && c.forward_ttl.is_some())
+            })
+            .take(max)
+            .copied()
+            .collect()
     }
 
     /// Drops an item from the cache (it was judged invalid); it stays seen.

@@ -10,11 +10,12 @@ use super::Outbox;
 use super::accounting::{Accounting, AccountingConfig, Admission, BanReason};
 use super::broadcast::{Broadcast, Offered};
 use super::membership::{LinkUp, Membership, MembershipConfig, MembershipStats, Neighbour};
+use super::tree::{Tree, TreeConfig, TreeStats};
 use super::types::{
     Action, ClientId, Event, Item, ItemId, Message, Misbehaviour, PeerId, Violation,
 };
 use super::validation::{self, Validation, Verdict};
-use crate::wire;
+use crate::wire::{self, MAX_IDS_PER_MESSAGE};
 
 /// Settings of the protocol core (the part of the config it needs).
 #[derive(Clone, Debug)]
@@ -48,6 +49,8 @@ pub struct ProtoConfig {
     pub ban_time: Duration,
     /// When a peer has misbehaved enough to be banned, and its rate limits.
     pub accounting: AccountingConfig,
+    /// How items spread (Plumtree by default).
+    pub tree: TreeConfig,
 }
 
 impl ProtoConfig {
@@ -78,6 +81,7 @@ impl ProtoConfig {
             bootstrapper: None,
             ban_time: Duration::from_secs(crate::config::DEFAULT_BAN_TIME_S),
             accounting: AccountingConfig::default(),
+            tree: TreeConfig::new(cache_size),
         }
     }
 }
@@ -124,6 +128,7 @@ pub struct Core<R> {
     next_tick: Instant,
     membership: Membership,
     broadcast: Broadcast,
+    tree: Tree,
     validation: Validation,
     accounting: Accounting,
     out: Outbox,
@@ -152,6 +157,7 @@ impl<R: Rng> Core<R> {
             next_tick: now + config.tick_interval,
             membership: Membership::new(membership_config, me, my_addr, config.bootstrapper),
             broadcast: Broadcast::new(config.cache_size, config.seen_capacity),
+            tree: Tree::new(config.tree),
             validation: Validation::new(config.validation_timeout),
             accounting: Accounting::new(config.accounting, config.ban_time),
             out: Outbox::default(),
@@ -184,6 +190,11 @@ impl<R: Rng> Core<R> {
     /// The backup addresses (the passive view).
     pub fn passive_view(&self) -> &[SocketAddr] {
         self.membership.passive_view()
+    }
+
+    /// What the dissemination tree did so far.
+    pub fn tree_stats(&self) -> &TreeStats {
+        self.tree.stats()
     }
 
     /// What the membership protocol did so far.
@@ -231,10 +242,10 @@ impl<R: Rng> Core<R> {
 
     /// When [`Core::handle_timeout`] wants to be called next.
     pub fn poll_timeout(&mut self) -> Instant {
-        match self.validation.next_deadline() {
-            Some(d) if d < self.next_tick => d,
-            _ => self.next_tick,
-        }
+        [self.validation.next_deadline(), self.tree.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .fold(self.next_tick, Instant::min)
     }
 
     /// Does the periodic and deadline work that is due at `now`.
@@ -244,10 +255,15 @@ impl<R: Rng> Core<R> {
         for item in expired {
             self.broadcast.remove(&item);
         }
+        let membership = &self.membership;
+        self.tree
+            .on_timeout(now, |p| membership.is_active(p), &mut self.out);
         if now >= self.next_tick {
             self.next_tick = now + self.tick_interval;
             self.accounting.expire(now);
             self.membership.on_tick(now, &mut self.rng, &mut self.out);
+            let membership = &self.membership;
+            self.tree.retain(|p| membership.is_active(p));
             self.drop_silent_clients(now);
         }
     }
@@ -304,7 +320,7 @@ impl<R: Rng> Core<R> {
                     data_type,
                     data,
                 };
-                self.on_announce(item);
+                self.on_announce(item, now);
             }
             Event::Notified { item, clients } => {
                 if !clients.is_empty() {
@@ -330,8 +346,12 @@ impl<R: Rng> Core<R> {
         if self.refuse_banned(up, now) {
             return;
         }
+        let known = self.membership.is_active(&up.peer);
         self.membership
             .on_peer_up(up, now, &mut self.rng, &mut self.out);
+        if !known && self.membership.is_active(&up.peer) {
+            self.offer_cache(up.peer, now);
+        }
     }
 
     /// Refuses a connection from a banned peer, or to or from a banned
@@ -383,7 +403,7 @@ impl<R: Rng> Core<R> {
             // The link is confirmed: a host that refuses us (after our side of
             // the handshake completed) sends at most a referral and a
             // Disconnect, never these.
-            self.send_unsent();
+            self.send_unsent(now);
         }
         let (rng, out) = (&mut self.rng, &mut self.out);
         let violation = match msg {
@@ -425,6 +445,20 @@ impl<R: Rng> Core<R> {
                 None
             }
             Message::KeepAlive => None,
+            Message::IHave(ids) => {
+                let broadcast = &self.broadcast;
+                let unseen = |id: &ItemId| !broadcast.has_seen(id) && broadcast.item(id).is_none();
+                self.tree.on_ihave(from, &ids, unseen, now);
+                None
+            }
+            Message::Graft(ids) => {
+                self.on_graft(from, &ids, now);
+                None
+            }
+            Message::Prune => {
+                self.tree.on_prune(from);
+                None
+            }
         };
         if let Some(v) = violation {
             self.on_misbehaved(from, Misbehaviour::ProtocolViolation(v), now);
@@ -502,7 +536,7 @@ impl<R: Rng> Core<R> {
         });
     }
 
-    fn on_announce(&mut self, item: Item) {
+    fn on_announce(&mut self, item: Item, now: Instant) {
         let id = item.id;
         self.stats.announced += 1;
         if let Offered::New { evicted } = self.broadcast.on_item(None, item) {
@@ -514,28 +548,32 @@ impl<R: Rng> Core<R> {
                     self.unsent.pop_front();
                 }
             } else {
-                self.forward(&id);
+                self.forward(&id, now);
             }
         }
     }
 
     /// Sends the items announced while this host had no neighbour, once a
     /// neighbour has shown it really took us (see [`Core::on_message`]).
-    fn send_unsent(&mut self) {
+    fn send_unsent(&mut self, now: Instant) {
         if self.membership.active_peers().next().is_none() {
             return;
         }
         while let Some(id) = self.unsent.pop_front() {
-            self.forward(&id);
+            self.forward(&id, now);
         }
     }
 
     fn on_item(&mut self, from: PeerId, item: Item, now: Instant) {
         let (id, data_type, data) = (item.id, item.data_type, item.data.clone());
         match self.broadcast.on_item(Some(from), item) {
-            Offered::Duplicate => self.stats.duplicates += 1,
+            Offered::Duplicate => {
+                self.stats.duplicates += 1;
+                self.tree.on_duplicate(from, &mut self.out);
+            }
             Offered::New { evicted } => {
                 self.stats.received += 1;
+                self.tree.on_new_item(Some(from), &id);
                 self.on_evicted(evicted);
                 let (msg_id, given_up) = self.validation.begin(id, from, now);
                 if let Some(old) = given_up {
@@ -557,7 +595,7 @@ impl<R: Rng> Core<R> {
             Verdict::Waiting => {}
             Verdict::Valid { item } => {
                 self.stats.valid += 1;
-                self.forward(&item);
+                self.forward(&item, now);
             }
             Verdict::Invalid { item, from } => {
                 self.stats.invalid += 1;
@@ -581,10 +619,43 @@ impl<R: Rng> Core<R> {
         }
     }
 
-    fn forward(&mut self, id: &ItemId) {
-        let sent = self
-            .broadcast
-            .forward(id, self.membership.active_peers(), &mut self.out);
+    /// Spreads a cached item: in full to the eager neighbours, by id to the
+    /// lazy ones (see [`super::tree`]).
+    fn forward(&mut self, id: &ItemId, now: Instant) {
+        let Some(from) = self.broadcast.sender(id) else {
+            return;
+        };
+        let eager = if self.broadcast.stops_here(id) {
+            Vec::new()
+        } else {
+            self.tree
+                .spread(*id, self.membership.active_peers(), from, now)
+        };
+        let sent = self.broadcast.forward(id, eager.iter(), &mut self.out);
         self.stats.relayed += sent as u64;
+    }
+
+    /// A neighbour asks for items (and joins this host's tree).
+    fn on_graft(&mut self, from: PeerId, ids: &[ItemId], now: Instant) {
+        let served = self.tree.on_graft(from, ids, now);
+        let mut sent = 0;
+        for id in served {
+            if let Some(item) = self.broadcast.spreadable(&id) {
+                self.out.push(Action::Send {
+                    to: from,
+                    msg: Message::Item(item),
+                });
+                sent += 1;
+            }
+        }
+        self.tree.count_pulled_out(sent);
+    }
+
+    /// A new link starts with the ids of what this host can still spread,
+    /// so a host that was cut off pulls what it missed.
+    fn offer_cache(&mut self, peer: PeerId, now: Instant) {
+        self.tree.on_neighbour_gone(&peer);
+        let ids = self.broadcast.recent_spreadable(MAX_IDS_PER_MESSAGE);
+        self.tree.announce(peer, ids, now);
     }
 }

@@ -354,7 +354,7 @@ fn an_item_with_ttl_one_is_delivered_but_not_forwarded() {
 }
 
 #[test]
-fn a_duplicate_item_is_neither_delivered_nor_forwarded() {
+fn a_duplicate_item_is_neither_delivered_nor_forwarded_and_prunes_its_sender_once() {
     let mut rig = Rig::new(config(4, 10));
     for n in 2..=4 {
         rig.link(n);
@@ -362,9 +362,14 @@ fn a_duplicate_item_is_neither_delivered_nor_forwarded() {
     let it = item(1, 0);
     rig.receive(2, Message::Item(it.clone()), 1);
     rig.handle(notified(&it, &[]), 1);
+    let pruned = vec![send(3, Message::Prune)];
+    assert_eq!(rig.receive(3, Message::Item(it.clone()), 2), pruned);
     assert_eq!(rig.receive(3, Message::Item(it.clone()), 2), vec![]);
-    assert_eq!(rig.receive(2, Message::Item(it), 3), vec![]);
-    assert_eq!(rig.core.stats().duplicates, 2);
+    assert_eq!(
+        rig.receive(2, Message::Item(it), 3),
+        vec![send(2, Message::Prune)]
+    );
+    assert_eq!(rig.core.stats().duplicates, 3);
 }
 
 #[test]
@@ -378,7 +383,10 @@ fn a_duplicate_is_dropped_even_after_it_left_the_cache() {
         assert_eq!(got, vec![deliver(it, msg_id)]);
         rig.handle(notified(it, &[]), 1);
     }
-    assert_eq!(rig.receive(3, Message::Item(first), 2), vec![]);
+    assert_eq!(
+        rig.receive(3, Message::Item(first), 2),
+        vec![send(3, Message::Prune)]
+    );
 }
 
 #[test]
@@ -409,7 +417,8 @@ fn an_invalid_verdict_counts_against_the_sender_and_stops_the_item() {
     assert_eq!(rig.handle(verdict(CLIENT_A, 0, false), 2), vec![]);
     assert_eq!(rig.core.stats().misbehaviours, 1, "one of ten before a ban");
     assert_eq!(rig.handle(verdict(CLIENT_B, 0, true), 3), vec![]);
-    assert_eq!(rig.receive(3, Message::Item(it), 4), vec![], "still seen");
+    let pruned = vec![send(3, Message::Prune)];
+    assert_eq!(rig.receive(3, Message::Item(it), 4), pruned, "still seen");
     assert_eq!(rig.neighbours(), vec![peer(2), peer(3)]);
 }
 
@@ -444,7 +453,8 @@ fn an_item_without_verdict_is_dropped_at_the_deadline() {
     assert_eq!(rig.timeout(5000), vec![]);
     assert_eq!(rig.core.pending_validations(), 0);
     assert_eq!(rig.handle(verdict(CLIENT_A, 0, true), 5001), vec![]);
-    assert_eq!(rig.receive(3, Message::Item(it), 5002), vec![]);
+    let pruned = vec![send(3, Message::Prune)];
+    assert_eq!(rig.receive(3, Message::Item(it), 5002), pruned);
     assert_eq!(rig.core.stats().expired, 1);
 }
 

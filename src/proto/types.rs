@@ -174,6 +174,13 @@ pub enum Message {
     },
     /// Nothing to say: keeps the link's keep-alive deadline from expiring.
     KeepAlive,
+    /// Ids of items the sender has (lazy push, and the digest a new link
+    /// starts with); at most [`crate::wire::MAX_IDS_PER_MESSAGE`].
+    IHave(Vec<ItemId>),
+    /// "Send me these items, and send me new items in full from now on."
+    Graft(Vec<ItemId>),
+    /// "Send me only ids from now on": the sender got an item twice.
+    Prune,
 }
 
 /// A shuffle request on its random walk (see [`Message::Shuffle`]).

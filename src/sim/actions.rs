@@ -87,16 +87,16 @@ impl Sim {
         self.counters.sent.count(&msg);
         let Some((to, link)) = node_of(&to).and_then(|t| Some((t, self.links.current(from, t)?)))
         else {
-            self.counters.dropped += 1;
+            self.counters.unsendable += 1;
             return;
         };
         let Some(l) = self.links.get(link) else {
-            self.counters.dropped += 1;
+            self.counters.unsendable += 1;
             return;
         };
         let latency = l.latency;
         if l.broken || !self.reachable(from, to) {
-            self.counters.dropped += 1;
+            self.counters.unsendable += 1;
             return;
         }
         if self.config.loss > 0.0 && self.rng.random_bool(self.config.loss.min(1.0)) {

@@ -60,8 +60,11 @@ pub struct Counters {
     pub delivered: u64,
     /// Messages lost to [`super::SimConfig::loss`] (each broke its link).
     pub lost: u64,
-    /// Messages dropped otherwise: sent with no link to the peer, sent on a
-    /// broken link, arriving at a closed end or across a partition.
+    /// Messages a core sent to a peer it holds no usable link to (none, or
+    /// a broken one): dropped at once.
+    pub unsendable: u64,
+    /// Messages dropped on arrival: at an end already closed (as TCP
+    /// resets them) or across a partition.
     pub dropped: u64,
     /// Dials started (`Action::Connect`).
     pub dials: u64,

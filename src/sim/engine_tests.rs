@@ -156,6 +156,15 @@ fn a_one_way_link_breaks_the_invariants_once_settled() {
 }
 
 #[test]
+fn a_node_listing_a_peer_dead_unannounced_breaks_the_invariants() {
+    let mut sim = star_joined(3, config(10));
+    sim.live.remove(2);
+    let err = sim.check_invariants().unwrap_err();
+    let expected = [0, 1].map(|node| Violation::ListsDeadNode { node, peer: 2 });
+    assert_eq!(err.violations, expected);
+}
+
+#[test]
 fn periodic_checks_keep_the_first_violation() {
     let mut sim = star_joined(2, config(9));
     sim.set_checks(Some(Duration::from_millis(100)));

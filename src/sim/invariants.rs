@@ -125,20 +125,24 @@ impl Sim {
     pub fn check_invariants(&self) -> Result<(), InvariantError> {
         let busy = self.busy_pairs();
         let degree = self.config.degree();
-        let mut found = Vec::new();
         let mut live: Vec<NodeIx> = self.live_nodes().to_vec();
         live.sort_unstable();
+        let mut views = vec![Vec::new(); self.len()];
         for &node in &live {
-            let view = self.neighbours(node);
+            views[node] = self.neighbours(node);
+        }
+        let mut found = Vec::new();
+        for &node in &live {
+            let view = &views[node];
             if view.len() > degree {
                 let size = view.len();
                 found.push(Violation::OverDegree { node, size, degree });
             }
-            for &peer in &view {
+            for &peer in view {
                 if peer == node {
                     found.push(Violation::ListsItself { node });
                 } else if !busy.contains(&(node.min(peer), node.max(peer))) {
-                    found.extend(self.check_settled(node, peer));
+                    found.extend(self.check_settled(node, peer, &views));
                 }
             }
         }
@@ -155,8 +159,13 @@ impl Sim {
     }
 
     /// What is wrong with `node` listing `peer` while nothing between them
-    /// is in flight.
-    fn check_settled(&self, node: NodeIx, peer: NodeIx) -> Option<Violation> {
+    /// is in flight; `views` holds every node's active view.
+    fn check_settled(
+        &self,
+        node: NodeIx,
+        peer: NodeIx,
+        views: &[Vec<NodeIx>],
+    ) -> Option<Violation> {
         if !self.is_alive(peer) {
             return Some(Violation::ListsDeadNode { node, peer });
         }
@@ -164,7 +173,7 @@ impl Sim {
         if !link.is_some_and(|l| self.links.is_open_at(l, node)) {
             return Some(Violation::NoLink { node, peer });
         }
-        if !self.neighbours(peer).contains(&node) {
+        if !views.get(peer).is_some_and(|v| v.contains(&node)) {
             return Some(Violation::OneWay { node, peer });
         }
         None

@@ -12,7 +12,7 @@ use crate::report::{Report, degree_table, metrics_table, traffic_table};
 pub fn run(opts: &Opts, wall_start: Instant) -> Result<Report, String> {
     let mut net = Net::new(opts, wall_start);
     let join_wall = net.join_all(opts.nodes);
-    let mut snaps = vec![net.snapshot("after joins")];
+    let mut snaps = vec![net.snapshot("1 s after the joins")];
     let every = (opts.rounds / 10).max(1);
     let rounds_wall = net.run_rounds(opts.rounds, |net, r| {
         if r % every == 0 || r == opts.rounds {

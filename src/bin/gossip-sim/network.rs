@@ -16,6 +16,10 @@ use crate::options::Opts;
 /// Longest wait for a batch of items to come to rest.
 const QUIET_LIMIT: Duration = Duration::from_secs(60);
 
+/// How long the last joiner gets before the overlay is looked at: 1 s,
+/// ample for a dial and a join walk at 50 ms per hop.
+const JOIN_SETTLE: Duration = Duration::from_secs(1);
+
 /// Time between two announcements of a batch.
 const ITEM_SPACING: Duration = Duration::from_millis(10);
 
@@ -69,13 +73,15 @@ impl Net {
     }
 
     /// `n` nodes join, `--join-interval` apart, each through a random live
-    /// node. Returns the wall time it took.
+    /// node; then 1 s passes for the last one. Returns the wall time it
+    /// took.
     pub fn join_all(&mut self, n: usize) -> Duration {
         let wall = Instant::now();
         for _ in 0..n {
             self.sim.join();
             self.sim.run_for(self.opts.join_interval);
         }
+        self.sim.run_for(JOIN_SETTLE);
         self.progress(&format!("{n} nodes joined"));
         wall.elapsed()
     }

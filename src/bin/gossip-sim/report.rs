@@ -209,7 +209,8 @@ pub fn traffic_table(title: &str, c: &Counters) -> Table {
     for (what, n) in [
         ("messages delivered", c.delivered),
         ("messages lost (broke link)", c.lost),
-        ("messages dropped", c.dropped),
+        ("messages without a link", c.unsendable),
+        ("messages dropped on arrival", c.dropped),
         ("dials", c.dials),
         ("dials failed", c.dials_failed),
         ("links opened", c.links_opened),

@@ -2,7 +2,9 @@
 //! join (one component?), run 100 shuffle rounds (timed), and lose 50 % at
 //! once (healing time, one component again, 100 % delivery after healing);
 //! then a fresh network of the same seed, rebuilt identically, loses 80 %
-//! (delivery before and after healing).
+//! (delivery before and after healing). The second network runs
+//! [`SECOND_ROUNDS`] rounds, not R: the overlay's metrics settle within the
+//! first round, and the rounds are most of the wall time.
 
 use std::time::Instant;
 
@@ -15,6 +17,9 @@ use crate::report::{
     Report, degree_table, healing_table, metrics_table, reliability_table, traffic_table,
 };
 use crate::table::{Cell, Table};
+
+/// Shuffle rounds the second network runs before its 80 % failure.
+pub const SECOND_ROUNDS: u32 = 10;
 
 /// What one failure experiment found.
 struct Failure {
@@ -29,7 +34,7 @@ struct Failure {
 pub fn run(opts: &Opts, wall_start: Instant) -> Result<Report, String> {
     let mut net = Net::new(opts, wall_start);
     let join_wall = net.join_all(opts.nodes);
-    let mut snaps = vec![net.snapshot("after joins")];
+    let mut snaps = vec![net.snapshot("1 s after the joins")];
     let rounds_wall = net.run_rounds(opts.rounds, |_, _| {});
     snaps.push(net.snapshot(format!("after {} rounds", opts.rounds)));
     let intact = net.delivery("intact network", None);
@@ -45,7 +50,7 @@ pub fn run(opts: &Opts, wall_start: Instant) -> Result<Report, String> {
     let mut net = Net::new(opts, wall_start);
     net.progress("rebuilding the same network for the 80 % failure");
     net.join_all(opts.nodes);
-    net.run_rounds(opts.rounds, |_, _| {});
+    net.run_rounds(opts.rounds.min(SECOND_ROUNDS), |_, _| {});
     let most = fail(&mut net, 0.8);
     net.check()?;
 
@@ -124,7 +129,10 @@ fn acceptance(snaps: &[Snapshot], half: &Failure, most: &Failure) -> Table {
             ("verdict", "verdict"),
         ],
     )
-    .note("the issue's acceptance set; the 80 % row reports, it has no threshold");
+    .note("the issue's acceptance set; the 80 % row reports, it has no threshold")
+    .note(format!(
+        "50 %: the timed network after its rounds; 80 %: the same seed rebuilt, {SECOND_ROUNDS} rounds"
+    ));
     let joined = &snaps[0].2;
     let verdict = |ok: bool| Cell::from(if ok { "pass" } else { "FAIL" });
     t.row(vec![

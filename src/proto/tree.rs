@@ -1,0 +1,349 @@
+//! Which neighbours get an item at once and which only hear of it: the
+//! eager/lazy push of Plumtree (Leitão, Pereira, Rodrigues, SRDS 2007).
+//!
+//! Every neighbour starts **eager**: a new item goes to it in full. A peer
+//! that sends an item this host already has is moved to **lazy** and told
+//! so ([`Message::Prune`]): the eager links then form a spanning tree, and
+//! each host receives about one copy of each item. Lazy neighbours get the
+//! ids of new items instead, batched into [`Message::IHave`] every
+//! `ihave_interval`. A host that hears of an id it has not seen waits
+//! `graft_timeout` for the item to come the eager way; then it asks the
+//! first announcer for it with [`Message::Graft`], which also makes that
+//! link eager again and so repairs the tree; the next announcer is asked
+//! after another `graft_timeout`, and so on.
+//!
+//! The same mechanism catches up: every new link starts with an `IHave` of
+//! the items this host still has cached, so a host that was cut off pulls
+//! what it missed while some neighbour still has it.
+//!
+//! [`Dissemination::Flood`] turns all of this off (every neighbour eager,
+//! no announcements): the baseline the simulator compares against.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use super::Outbox;
+use super::types::{Action, ItemId, Message, PeerId};
+use crate::wire::MAX_IDS_PER_MESSAGE;
+
+/// How items spread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dissemination {
+    /// Every item to every neighbour (each host gets about `degree` copies).
+    Flood,
+    /// Eager push along a self-repairing tree, lazy announcements, pull.
+    Plumtree,
+}
+
+/// Tunables of the tree.
+#[derive(Clone, Debug)]
+pub struct TreeConfig {
+    /// Flooding or Plumtree.
+    pub mode: Dissemination,
+    /// How long an announced item may take to come the eager way before it
+    /// is pulled.
+    pub graft_timeout: Duration,
+    /// How often the ids queued for lazy neighbours are sent.
+    pub ihave_interval: Duration,
+    /// Most ids waiting to be pulled; beyond, the oldest is given up.
+    pub max_missing: usize,
+    /// Most items one neighbour may pull per `pull_window`.
+    pub max_pulls: usize,
+    /// The window of `max_pulls`.
+    pub pull_window: Duration,
+}
+
+impl TreeConfig {
+    /// Plumtree with a 100 ms graft timeout (far beyond a LAN hop and a
+    /// local validation, short enough that a broken tree heals at once), ids
+    /// sent every 50 ms, 4096 missing ids, and `4 × cache_size` pulls per
+    /// neighbour per 10 s (guesses).
+    pub fn new(cache_size: usize) -> TreeConfig {
+        TreeConfig {
+            mode: Dissemination::Plumtree,
+            graft_timeout: Duration::from_millis(100),
+            ihave_interval: Duration::from_millis(50),
+            max_missing: 4096,
+            max_pulls: 4 * cache_size.max(64),
+            pull_window: Duration::from_secs(10),
+        }
+    }
+}
+
+/// An announced id this host has not seen yet.
+#[derive(Debug)]
+struct Missing {
+    /// Who announced it, in order; asked one after the other.
+    announcers: VecDeque<PeerId>,
+}
+
+/// Items a neighbour pulled in the current window.
+#[derive(Clone, Copy, Debug)]
+struct Pulls {
+    since: Instant,
+    count: usize,
+}
+
+/// Counters of the tree, for logs, status and the simulator.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TreeStats {
+    /// Links made lazy after a duplicate (Prune sent).
+    pub prunes: u64,
+    /// Items asked for with Graft.
+    pub grafts: u64,
+    /// Items sent because a neighbour asked with Graft.
+    pub pulled_out: u64,
+    /// Ids announced to lazy neighbours (one per id per neighbour).
+    pub ids_announced: u64,
+    /// Pull requests ignored because the neighbour was over its allowance.
+    pub pulls_refused: u64,
+    /// Announced ids given up to make room for newer ones.
+    pub missing_dropped: u64,
+}
+
+/// The eager/lazy state of one host.
+#[derive(Debug)]
+pub struct Tree {
+    config: TreeConfig,
+    /// Neighbours that get ids instead of items. Everyone else is eager.
+    lazy: BTreeSet<PeerId>,
+    /// Ids waiting to be announced, per lazy neighbour.
+    queued: BTreeMap<PeerId, Vec<ItemId>>,
+    next_flush: Option<Instant>,
+    missing: HashMap<ItemId, Missing>,
+    /// When to pull which id, in deadline order (the timeout is constant).
+    grafts_due: VecDeque<(Instant, ItemId)>,
+    pulls: HashMap<PeerId, Pulls>,
+    stats: TreeStats,
+}
+
+impl Tree {
+    /// Every neighbour eager, nothing missing.
+    pub fn new(config: TreeConfig) -> Tree {
+        Tree {
+            config,
+            lazy: BTreeSet::new(),
+            queued: BTreeMap::new(),
+            next_flush: None,
+            missing: HashMap::new(),
+            grafts_due: VecDeque::new(),
+            pulls: HashMap::new(),
+            stats: TreeStats::default(),
+        }
+    }
+
+    /// What the tree did so far.
+    pub fn stats(&self) -> &TreeStats {
+        &self.stats
+    }
+
+    /// True when `peer` gets items in full.
+    pub fn is_eager(&self, peer: &PeerId) -> bool {
+        !self.lazy.contains(peer)
+    }
+
+    /// Ids waiting to be pulled.
+    pub fn missing(&self) -> usize {
+        self.missing.len()
+    }
+
+    /// Forgets the state of peers that are no longer neighbours.
+    pub fn retain(&mut self, is_neighbour: impl Fn(&PeerId) -> bool) {
+        self.lazy.retain(|p| is_neighbour(p));
+        self.queued.retain(|p, _| is_neighbour(p));
+        self.pulls.retain(|p, _| is_neighbour(p));
+    }
+
+    /// A neighbour is gone: it is forgotten (a new link to it starts eager).
+    pub fn on_neighbour_gone(&mut self, peer: &PeerId) {
+        self.lazy.remove(peer);
+        self.queued.remove(peer);
+        self.pulls.remove(peer);
+    }
+
+    /// `from` sent an item this host had not seen: it is on the tree.
+    pub fn on_new_item(&mut self, from: Option<PeerId>, id: &ItemId) {
+        self.missing.remove(id);
+        if let Some(peer) = from {
+            self.lazy.remove(&peer);
+        }
+    }
+
+    /// `from` sent an item this host already had: the link is redundant.
+    pub fn on_duplicate(&mut self, from: PeerId, out: &mut Outbox) {
+        if self.config.mode == Dissemination::Plumtree && self.lazy.insert(from) {
+            self.stats.prunes += 1;
+            out.push(Action::Send {
+                to: from,
+                msg: Message::Prune,
+            });
+        }
+    }
+
+    /// `from` made this link lazy.
+    pub fn on_prune(&mut self, from: PeerId) {
+        if self.config.mode == Dissemination::Plumtree {
+            self.lazy.insert(from);
+        }
+    }
+
+    /// Splits `neighbours` (minus `except`, the item's sender) into those to
+    /// send `id` to now, returned, and those that hear of it later.
+    pub fn spread<'a>(
+        &mut self,
+        id: ItemId,
+        neighbours: impl Iterator<Item = &'a PeerId>,
+        except: Option<PeerId>,
+        now: Instant,
+    ) -> Vec<PeerId> {
+        let mut eager = Vec::new();
+        for peer in neighbours.filter(|p| Some(**p) != except) {
+            if self.is_eager(peer) {
+                eager.push(*peer);
+            } else {
+                self.queued.entry(*peer).or_default().push(id);
+                self.next_flush
+                    .get_or_insert(now + self.config.ihave_interval);
+            }
+        }
+        eager
+    }
+
+    /// Queues `ids` (the cache, for a new link) for `peer`'s next IHave.
+    pub fn announce(&mut self, peer: PeerId, ids: Vec<ItemId>, now: Instant) {
+        if self.config.mode == Dissemination::Flood || ids.is_empty() {
+            return;
+        }
+        self.queued.entry(peer).or_default().extend(ids);
+        self.next_flush
+            .get_or_insert(now + self.config.ihave_interval);
+    }
+
+    /// `from` has these ids; those `unseen` are pulled unless they come the
+    /// eager way within `graft_timeout`.
+    pub fn on_ihave(
+        &mut self,
+        from: PeerId,
+        ids: &[ItemId],
+        unseen: impl Fn(&ItemId) -> bool,
+        now: Instant,
+    ) {
+        for id in ids.iter().filter(|id| unseen(id)) {
+            if let Some(m) = self.missing.get_mut(id) {
+                if !m.announcers.contains(&from) && m.announcers.len() < 16 {
+                    m.announcers.push_back(from);
+                }
+                continue;
+            }
+            if self.missing.len() >= self.config.max_missing {
+                // The oldest entry gives way: under a flood of ids, fresh
+                // announcements matter more than stale ones.
+                while let Some((_, old)) = self.grafts_due.pop_front() {
+                    if self.missing.remove(&old).is_some() {
+                        self.stats.missing_dropped += 1;
+                        break;
+                    }
+                }
+            }
+            self.missing.insert(
+                *id,
+                Missing {
+                    announcers: VecDeque::from([from]),
+                },
+            );
+            self.grafts_due
+                .push_back((now + self.config.graft_timeout, *id));
+        }
+    }
+
+    /// `from` asks for `ids` and joins the tree: returns the ids to send it
+    /// (within its pull allowance; the caller sends those still cached).
+    pub fn on_graft(&mut self, from: PeerId, ids: &[ItemId], now: Instant) -> Vec<ItemId> {
+        self.lazy.remove(&from);
+        let pulls = self.pulls.entry(from).or_insert(Pulls {
+            since: now,
+            count: 0,
+        });
+        if now.saturating_duration_since(pulls.since) >= self.config.pull_window {
+            *pulls = Pulls {
+                since: now,
+                count: 0,
+            };
+        }
+        let allowed = self.config.max_pulls.saturating_sub(pulls.count);
+        let served = ids.len().min(allowed);
+        pulls.count += served;
+        self.stats.pulls_refused += (ids.len() - served) as u64;
+        ids[..served].to_vec()
+    }
+
+    /// Counts items sent to answer a Graft.
+    pub fn count_pulled_out(&mut self, n: usize) {
+        self.stats.pulled_out += n as u64;
+    }
+
+    /// When [`Tree::on_timeout`] wants to run next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let graft = self.grafts_due.front().map(|(at, _)| *at);
+        match (graft, self.next_flush) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Sends the queued announcements when due, and pulls announced items
+    /// that did not come in time (`is_neighbour` filters announcers that
+    /// left).
+    pub fn on_timeout(
+        &mut self,
+        now: Instant,
+        is_neighbour: impl Fn(&PeerId) -> bool,
+        out: &mut Outbox,
+    ) {
+        if self.next_flush.is_some_and(|t| t <= now) {
+            self.next_flush = None;
+            for (peer, ids) in std::mem::take(&mut self.queued) {
+                self.stats.ids_announced += ids.len() as u64;
+                for chunk in ids.chunks(MAX_IDS_PER_MESSAGE) {
+                    out.push(Action::Send {
+                        to: peer,
+                        msg: Message::IHave(chunk.to_vec()),
+                    });
+                }
+            }
+        }
+        let mut grafts: BTreeMap<PeerId, Vec<ItemId>> = BTreeMap::new();
+        while let Some(&(at, id)) = self.grafts_due.front() {
+            if at > now {
+                break;
+            }
+            self.grafts_due.pop_front();
+            let Some(m) = self.missing.get_mut(&id) else {
+                continue;
+            };
+            let Some(peer) =
+                std::iter::from_fn(|| m.announcers.pop_front()).find(|p| is_neighbour(p))
+            else {
+                self.missing.remove(&id);
+                continue;
+            };
+            grafts.entry(peer).or_default().push(id);
+            if m.announcers.is_empty() {
+                self.missing.remove(&id);
+            } else {
+                self.grafts_due
+                    .push_back((now + self.config.graft_timeout, id));
+            }
+        }
+        for (peer, ids) in grafts {
+            self.lazy.remove(&peer);
+            self.stats.grafts += ids.len() as u64;
+            for chunk in ids.chunks(MAX_IDS_PER_MESSAGE) {
+                out.push(Action::Send {
+                    to: peer,
+                    msg: Message::Graft(chunk.to_vec()),
+                });
+            }
+        }
+    }
+}

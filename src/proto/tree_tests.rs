@@ -1,0 +1,139 @@
+//! Plumtree through the core: pruning on duplicates, lazy announcements,
+//! pulls after the graft timeout, serving pulls, the digest a new link
+//! starts with, and flooding as the baseline (exact actions, fixed seed).
+
+use super::core_tests::{Rig, config, inbound, item, notified, send, with_ttl};
+use super::{Action, Dissemination, Item, ItemId, Message, ProtoConfig};
+
+/// Peer `n` sends `it`, which no local client subscribes to: it spreads at
+/// once.
+fn relay(rig: &mut Rig, n: u64, it: &Item, ms: u64) -> Vec<Action> {
+    rig.receive(n, Message::Item(it.clone()), ms);
+    rig.handle(notified(it, &[]), ms)
+}
+
+fn ids(ns: &[u64]) -> Vec<ItemId> {
+    ns.iter().map(|&n| ItemId::from_u64(n)).collect()
+}
+
+#[test]
+fn a_pruned_neighbour_hears_of_new_items_by_id_in_batches() {
+    let mut rig = Rig::new(config(4, 10));
+    rig.link(2);
+    rig.link(3);
+    rig.receive(3, Message::Prune, 1);
+    let (a, b) = (item(1, 0), item(2, 0));
+    // Item a comes from 2: only 3 is left, and 3 is lazy.
+    assert_eq!(relay(&mut rig, 2, &a, 10), vec![]);
+    assert_eq!(relay(&mut rig, 2, &b, 20), vec![]);
+    // The batch goes 50 ms after the first id was queued.
+    assert_eq!(rig.core.poll_timeout(), rig.at(60));
+    assert_eq!(rig.timeout(60), vec![send(3, Message::IHave(ids(&[1, 2])))]);
+    assert_eq!(rig.core.tree_stats().ids_announced, 2);
+}
+
+#[test]
+fn an_announced_item_that_does_not_come_is_pulled_from_the_announcers_in_turn() {
+    let mut rig = Rig::new(config(4, 10));
+    rig.link(2);
+    rig.link(3);
+    rig.receive(2, Message::IHave(ids(&[7])), 0);
+    rig.receive(3, Message::IHave(ids(&[7])), 10);
+    assert_eq!(rig.timeout(99), vec![]);
+    assert_eq!(rig.timeout(100), vec![send(2, Message::Graft(ids(&[7])))]);
+    // Peer 2 does not answer: 100 ms later peer 3 is asked.
+    assert_eq!(rig.timeout(200), vec![send(3, Message::Graft(ids(&[7])))]);
+    assert_eq!(rig.core.tree_stats().grafts, 2);
+    // The item comes: it is handled like any new item.
+    let it = item(7, 0);
+    assert_eq!(rig.receive(3, Message::Item(it.clone()), 210).len(), 1);
+    assert_eq!(rig.timeout(400), vec![]);
+}
+
+#[test]
+fn an_announced_item_that_comes_the_eager_way_is_not_pulled() {
+    let mut rig = Rig::new(config(4, 10));
+    rig.link(2);
+    rig.link(3);
+    rig.receive(2, Message::IHave(ids(&[7])), 0);
+    relay(&mut rig, 3, &item(7, 0), 50);
+    let later = rig.timeout(150);
+    assert!(
+        !later.iter().any(|a| matches!(
+            a,
+            Action::Send {
+                msg: Message::Graft(_),
+                ..
+            }
+        )),
+        "{later:?}"
+    );
+}
+
+#[test]
+fn a_pull_is_answered_from_the_cache_with_validated_items_only() {
+    let mut rig = Rig::new(config(4, 10));
+    rig.link(2);
+    rig.link(3);
+    rig.receive(3, Message::Prune, 0);
+    let spread = item(1, 4);
+    relay(&mut rig, 2, &spread, 1);
+    // Item 2 still waits for a verdict: not served.
+    let waiting = item(2, 0);
+    rig.receive(2, Message::Item(waiting.clone()), 2);
+    rig.handle(notified(&waiting, &[super::core_tests::CLIENT_A]), 2);
+    let answer = rig.receive(3, Message::Graft(ids(&[1, 2, 9])), 3);
+    assert_eq!(answer, vec![send(3, Message::Item(with_ttl(&spread, 3)))]);
+    assert_eq!(rig.core.tree_stats().pulled_out, 1);
+    // The Graft made 3 eager again: the next item goes to it in full.
+    let next = item(5, 0);
+    assert_eq!(
+        relay(&mut rig, 2, &next, 4),
+        vec![send(3, Message::Item(next))]
+    );
+}
+
+#[test]
+fn a_new_link_starts_with_the_ids_of_the_cache() {
+    let mut rig = Rig::new(config(4, 10));
+    rig.link(2);
+    relay(&mut rig, 2, &item(1, 0), 1);
+    relay(&mut rig, 2, &item(2, 0), 2);
+    rig.handle(inbound(3, false), 3);
+    assert_eq!(rig.timeout(60), vec![send(3, Message::IHave(ids(&[2, 1])))]);
+}
+
+#[test]
+fn pulls_beyond_the_allowance_are_refused() {
+    let mut cfg = config(4, 10);
+    cfg.tree.max_pulls = 2;
+    let mut rig = Rig::new(cfg);
+    rig.link(2);
+    rig.link(3);
+    for n in 1..=3 {
+        relay(&mut rig, 2, &item(n, 0), 1);
+    }
+    let answer = rig.receive(3, Message::Graft(ids(&[1, 2, 3])), 2);
+    assert_eq!(answer.len(), 2);
+    assert_eq!(rig.core.tree_stats().pulls_refused, 1);
+    // A new window, a new allowance.
+    let later = rig.receive(3, Message::Graft(ids(&[3])), 10_002);
+    assert_eq!(later.len(), 1);
+}
+
+#[test]
+fn flooding_sends_every_item_to_every_neighbour_and_never_prunes() {
+    let mut cfg: ProtoConfig = config(4, 10);
+    cfg.tree.mode = Dissemination::Flood;
+    let mut rig = Rig::new(cfg);
+    rig.link(2);
+    rig.link(3);
+    rig.link(4);
+    let it = item(1, 0);
+    assert_eq!(relay(&mut rig, 2, &it, 1).len(), 2);
+    assert_eq!(rig.receive(3, Message::Item(it), 2), vec![]);
+    rig.receive(3, Message::Prune, 3);
+    let next = item(2, 0);
+    assert_eq!(relay(&mut rig, 2, &next, 4).len(), 2);
+    assert_eq!(rig.timeout(100), vec![]);
+}
