@@ -296,13 +296,30 @@ fn a_neighbour_asking_for_peers_too_often_is_banned_for_violations() {
     rig.link(2);
     rig.link(3);
     let answer = send(2, Message::Peers(vec![addr(3)]));
-    assert_eq!(rig.receive(2, Message::GetPeers, 1), vec![answer.clone()]);
-    assert_eq!(rig.receive(2, Message::GetPeers, 2), vec![answer]);
+    // The first request of a link is free, then two per window.
+    for ms in 0..3 {
+        assert_eq!(rig.receive(2, Message::GetPeers, ms), vec![answer.clone()]);
+    }
     assert_eq!(rig.receive(2, Message::GetPeers, 3), vec![], "ignored");
     assert_eq!(rig.receive(2, Message::GetPeers, 4), vec![]);
     let what = Misbehaviour::ProtocolViolation(Violation::TooManyPeerRequests);
     let banned = ban(&rig, 2, false, reason(what, 3), 5);
     assert_eq!(rig.receive(2, Message::GetPeers, 5), vec![banned]);
+}
+
+#[test]
+fn the_first_request_of_every_new_link_is_free() {
+    let accounting = AccountingConfig {
+        peer_requests_per_window: 0,
+        ..AccountingConfig::default()
+    };
+    let mut rig = Rig::new(with_accounting(4, 100, accounting));
+    for ms in 0..10 {
+        rig.link(2);
+        assert_eq!(rig.receive(2, Message::GetPeers, ms).len(), 1);
+        rig.handle(Event::PeerDown { peer: peer(2) }, ms);
+    }
+    assert_eq!(rig.core.stats().misbehaviours, 0);
 }
 
 #[test]

@@ -487,8 +487,11 @@ impl<R: Rng> Core<R> {
 
     /// A neighbour asks for addresses: answered within its allowance,
     /// otherwise ignored and counted as a protocol violation.
+    /// The first GetPeers of each link is free (every new link starts with
+    /// one, and links come and go with membership's churn: counting them
+    /// would ban honest peers whose links were churned).
     fn on_get_peers(&mut self, from: PeerId, now: Instant) {
-        if self.accounting.on_peer_request(from, now) {
+        if self.membership.first_peer_request(&from) || self.accounting.on_peer_request(from, now) {
             self.membership
                 .on_get_peers(from, &mut self.rng, &mut self.out);
         } else {

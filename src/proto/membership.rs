@@ -170,6 +170,8 @@ pub struct Neighbour {
     pub last_heard: Instant,
     /// It joined the network through this host on this link.
     joined: bool,
+    /// It asked for addresses on this link already.
+    asked_peers: bool,
     /// Forward-joins it may still send, as of `tokens_at`.
     join_tokens: u32,
     tokens_at: Instant,
@@ -414,6 +416,7 @@ impl Membership {
                 since: now,
                 last_heard: now,
                 joined: false,
+                asked_peers: false,
                 join_tokens: self.config.join_burst,
                 tokens_at: now,
             },
@@ -472,6 +475,13 @@ impl Membership {
         }
         self.extend_backoff(addr, now + backoff);
         self.fill(now, rng, out);
+    }
+
+    /// True for the first GetPeers of a neighbour on its current link.
+    pub fn first_peer_request(&mut self, peer: &PeerId) -> bool {
+        self.active
+            .get_mut(peer)
+            .is_some_and(|n| !std::mem::replace(&mut n.asked_peers, true))
     }
 
     /// `peer` sent something: it is alive.
