@@ -185,7 +185,7 @@ pub struct Config {
     /// ([`DEFAULT_KEEPALIVE_TIMEOUT_MS`]).
     pub keepalive_timeout: Duration,
     /// `dissemination`: how items spread ([`Dissemination::Flood`] by
-    /// default until Plumtree holds up under floods).
+    /// default until Plumtree loses nothing under overload).
     pub dissemination: Dissemination,
 }
 

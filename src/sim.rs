@@ -30,6 +30,9 @@
 //!   replaces it (the old one is closed, as the daemon closes a duplicate
 //!   connection), and a dial between two nodes that already share a whole
 //!   link folds into it.
+//! - **Messages** pass through opaquely, whatever their kind: the engine
+//!   only counts them by variant ([`MessageKinds`]) and tells items apart
+//!   to know when dissemination has come to rest ([`Sim::is_quiet`]).
 //! - **Dials.** A dial reaches its target after the link's latency. A
 //!   running, reachable target takes it at once (its core hears `PeerUp`),
 //!   and the dialer hears so one latency later. A dead target resets it: the
@@ -87,7 +90,8 @@
 //! clustering, average path, isolated nodes). [`HealingWatch`] times the
 //! healing after a failure, [`reliability`] counts the deliveries of a batch
 //! of items, and [`Sim::check_invariants`] checks the overlay's invariants
-//! ([`invariants`] defines them, and when links must be symmetric).
+//! ([`invariants`] defines them, and when links must be symmetric), also
+//! periodically while running ([`Sim::set_checks`]).
 
 mod actions;
 pub mod config;
@@ -117,7 +121,8 @@ pub use self::graph::Graph;
 pub use self::ids::{ItemIx, NodeIx};
 pub use self::invariants::{InvariantError, Violation};
 pub use self::measure::{
-    Healing, HealingWatch, Reliability, announce_batch, reliability, run_until_quiet,
+    Healing, HealingWatch, Reliability, announce_batch, full_degree_share, reliability,
+    run_until_quiet,
 };
 pub use self::metrics::{Distribution, Metrics};
 pub use self::node::{Announced, Delivery};

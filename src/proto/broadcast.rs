@@ -11,10 +11,10 @@
 //! Which neighbours get a spread item in full and which only hear of it is
 //! for [`super::tree`] to say.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
 use super::Outbox;
-use super::types::{Action, Item, ItemId, Message, PeerId, Ttl};
+use super::types::{Action, DataType, Item, ItemId, Message, PeerId, Ttl};
 
 /// A bounded set of ids, forgetting the oldest first.
 #[derive(Debug)]
@@ -75,6 +75,18 @@ struct Cached {
     /// Forwarded already (or never to be): only kept for later use, so it is
     /// evicted before items still waiting to spread.
     spread: bool,
+    /// The neighbours this host sent it to: nobody gets it twice, however
+    /// often it asks (a pull costs a peer 16 bytes and may cost us 64 KiB).
+    sent_to: Vec<PeerId>,
+}
+
+/// The cached items of one data type, oldest first. Ids that left the cache
+/// linger until they come up and are skipped.
+#[derive(Debug, Default)]
+struct Class {
+    count: usize,
+    order: VecDeque<ItemId>,
+    spread_order: VecDeque<ItemId>,
 }
 
 /// What happened to an item offered to [`Broadcast::on_item`].
@@ -90,15 +102,21 @@ pub enum Offered {
 }
 
 /// The item cache and seen-set of one host.
+///
+/// A full cache makes room in the data type that holds the most items: the
+/// oldest spread item of that type goes first, the oldest still waiting to
+/// spread only when none of that type has spread. So a flood of one type
+/// pushes out its own items, and the few items of other types stay cached
+/// long enough to be pulled by hosts that missed them.
 #[derive(Debug)]
 pub struct Broadcast {
     cache_size: usize,
     cache: HashMap<ItemId, Cached>,
-    /// Cache insertion order; ids already removed are skipped on eviction.
-    order: VecDeque<ItemId>,
-    /// Items in the order they were spread: evicted first, so a burst of
-    /// items waiting for validation pushes out old spread items, not each other.
-    spread_order: VecDeque<ItemId>,
+    classes: HashMap<DataType, Class>,
+    /// `(count, type)` of every class, to find the largest.
+    by_size: BTreeSet<(usize, DataType)>,
+    /// Every item in the order it was spread (for digests).
+    recent: VecDeque<ItemId>,
     seen: SeenSet,
 }
 
@@ -108,8 +126,9 @@ impl Broadcast {
         Broadcast {
             cache_size: cache_size.max(1),
             cache: HashMap::new(),
-            order: VecDeque::new(),
-            spread_order: VecDeque::new(),
+            classes: HashMap::new(),
+            by_size: BTreeSet::new(),
+            recent: VecDeque::new(),
             seen: SeenSet::new(seen_capacity.max(cache_size)),
         }
     }
@@ -126,7 +145,7 @@ impl Broadcast {
             None => Some(item.ttl),
             Some(_) => item.ttl.next_hop(),
         };
-        let id = item.id;
+        let (id, data_type) = (item.id, item.data_type);
         self.cache.insert(
             id,
             Cached {
@@ -134,14 +153,13 @@ impl Broadcast {
                 from,
                 forward_ttl,
                 spread: false,
+                sent_to: Vec::new(),
             },
         );
-        self.order.push_back(id);
-        if self.order.len() > 2 * self.cache_size {
-            // Ids of removed items linger in `order`; compact so it stays bounded.
-            let cache = &self.cache;
-            self.order.retain(|id| cache.contains_key(id));
-        }
+        self.resize(data_type, 1);
+        let class = self.classes.entry(data_type).or_default();
+        class.order.push_back(id);
+        compact(&mut class.order, class.count, &self.cache);
         Offered::New {
             evicted: self.evict_over_capacity(),
         }
@@ -152,33 +170,48 @@ impl Broadcast {
         self.cache.get(id).map(|c| &c.item)
     }
 
-    /// Sends a cached item to every neighbour except the one it came from;
-    /// returns how many copies were sent (0 if its ttl ends here or it left
-    /// the cache). The item then counts as spread.
+    /// Where a cached item came from (`Some(None)`: announced here).
+    pub fn sender(&self, id: &ItemId) -> Option<Option<PeerId>> {
+        self.cache.get(id).map(|c| c.from)
+    }
+
+    /// True when a cached item's ttl ends at this host.
+    pub fn stops_here(&self, id: &ItemId) -> bool {
+        self.cache.get(id).is_some_and(|c| c.forward_ttl.is_none())
+    }
+
+    /// Sends a cached item to each of `targets` except the one it came from
+    /// and those that got it already; returns how many copies were sent (0
+    /// if its ttl ends here or it left the cache). The item then counts as
+    /// spread.
     pub fn forward<'a>(
         &mut self,
         id: &ItemId,
-        neighbours: impl Iterator<Item = &'a PeerId>,
+        targets: impl Iterator<Item = &'a PeerId>,
         out: &mut Outbox,
     ) -> usize {
         let Some(cached) = self.cache.get_mut(id) else {
             return 0;
         };
         if !std::mem::replace(&mut cached.spread, true) {
-            self.spread_order.push_back(*id);
-            if self.spread_order.len() > 2 * self.cache_size {
-                let cache = &self.cache;
-                self.spread_order.retain(|id| cache.contains_key(id));
-            }
+            let class = self.classes.entry(cached.item.data_type).or_default();
+            class.spread_order.push_back(*id);
+            compact(&mut class.spread_order, class.count, &self.cache);
+            self.recent.push_back(*id);
+            compact(&mut self.recent, self.cache.len(), &self.cache);
         }
-        let Some(cached) = self.cache.get(id) else {
+        let Some(cached) = self.cache.get_mut(id) else {
             return 0;
         };
         let Some(ttl) = cached.forward_ttl else {
             return 0;
         };
         let mut sent = 0;
-        for peer in neighbours.filter(|p| Some(**p) != cached.from) {
+        for peer in targets {
+            if Some(*peer) == cached.from || cached.sent_to.contains(peer) {
+                continue;
+            }
+            cached.sent_to.push(*peer);
             let item = Item {
                 ttl,
                 ..cached.item.clone()
@@ -192,31 +225,26 @@ impl Broadcast {
         sent
     }
 
-    /// Where a cached item came from (`Some(None)`: announced here).
-    pub fn sender(&self, id: &ItemId) -> Option<Option<PeerId>> {
-        self.cache.get(id).map(|c| c.from)
-    }
-
-    /// True when a cached item's ttl ends at this host.
-    pub fn stops_here(&self, id: &ItemId) -> bool {
-        self.cache.get(id).is_some_and(|c| c.forward_ttl.is_none())
-    }
-
-    /// The item as this host forwards it (ttl one hop smaller), if it is
-    /// cached, cleared to spread (validated) and its ttl goes on.
-    pub fn spreadable(&self, id: &ItemId) -> Option<Item> {
-        let cached = self.cache.get(id).filter(|c| c.spread)?;
+    /// The item as this host forwards it (ttl one hop smaller) for `peer`,
+    /// which asked for it: if it is cached, cleared to spread (validated),
+    /// its ttl goes on, and `peer` neither sent it nor got it already.
+    pub fn pull(&mut self, id: &ItemId, peer: PeerId) -> Option<Item> {
+        let cached = self.cache.get_mut(id).filter(|c| c.spread)?;
         let ttl = cached.forward_ttl?;
+        if cached.from == Some(peer) || cached.sent_to.contains(&peer) {
+            return None;
+        }
+        cached.sent_to.push(peer);
         Some(Item {
             ttl,
             ..cached.item.clone()
         })
     }
 
-    /// The ids of up to `max` items that [`Broadcast::spreadable`] would
-    /// give, the most recently spread first.
+    /// The ids of up to `max` items that could be pulled, the most recently
+    /// spread first.
     pub fn recent_spreadable(&self, max: usize) -> Vec<ItemId> {
-        self.spread_order
+        self.recent
             .iter()
             .rev()
             .filter(|id| {
@@ -231,7 +259,9 @@ impl Broadcast {
 
     /// Drops an item from the cache (it was judged invalid); it stays seen.
     pub fn remove(&mut self, id: &ItemId) {
-        self.cache.remove(id);
+        if let Some(c) = self.cache.remove(id) {
+            self.resize(c.item.data_type, -1);
+        }
     }
 
     /// True when `id` was handled here (cached or not).
@@ -244,20 +274,51 @@ impl Broadcast {
         self.cache.len()
     }
 
-    /// Makes room: the oldest spread item goes first; only when every cached
-    /// item still waits to spread does the oldest of those go.
+    /// Adds `delta` to the count of `data_type`'s class.
+    fn resize(&mut self, data_type: DataType, delta: isize) {
+        let class = self.classes.entry(data_type).or_default();
+        self.by_size.remove(&(class.count, data_type));
+        class.count = class.count.saturating_add_signed(delta);
+        if class.count == 0 {
+            self.classes.remove(&data_type);
+        } else {
+            self.by_size.insert((class.count, data_type));
+        }
+    }
+
+    /// Makes room in the largest class: its oldest spread item goes first;
+    /// only when every item of it still waits to spread does the oldest of
+    /// those go.
     fn evict_over_capacity(&mut self) -> Option<ItemId> {
         if self.cache.len() <= self.cache_size {
             return None;
         }
-        for queue in [&mut self.spread_order, &mut self.order] {
+        let &(_, data_type) = self.by_size.last()?;
+        let class = self.classes.get_mut(&data_type)?;
+        let mut evicted = None;
+        for queue in [&mut class.spread_order, &mut class.order] {
             while let Some(old) = queue.pop_front() {
                 if self.cache.remove(&old).is_some() {
-                    return Some(old);
+                    evicted = Some(old);
+                    break;
                 }
             }
+            if evicted.is_some() {
+                break;
+            }
         }
-        None
+        if evicted.is_some() {
+            self.resize(data_type, -1);
+        }
+        evicted
+    }
+}
+
+/// Drops the ids that left the cache from `queue` once it holds more than
+/// twice the `live` items it should, so it stays bounded.
+fn compact(queue: &mut VecDeque<ItemId>, live: usize, cache: &HashMap<ItemId, Cached>) {
+    if queue.len() > 2 * live + 16 {
+        queue.retain(|id| cache.contains_key(id));
     }
 }
 
@@ -345,6 +406,45 @@ mod tests {
                 evicted: Some(ItemId::from_u64(1))
             }
         );
+    }
+
+    #[test]
+    fn a_full_cache_makes_room_in_the_type_with_the_most_items() {
+        let mut b = Broadcast::new(4, 100);
+        let typed = |n: u64, t: u16| Item {
+            data_type: super::super::DataType(t),
+            ..item(n, 0)
+        };
+        b.on_item(None, typed(1, 5));
+        for n in 2..=4 {
+            b.on_item(None, typed(n, 9));
+        }
+        // A flood of type 9 pushes out its own items, not the one of type 5.
+        for n in 5..=20 {
+            let Offered::New { evicted } = b.on_item(None, typed(n, 9)) else {
+                panic!("new item {n} taken for a duplicate");
+            };
+            assert_eq!(evicted, Some(ItemId::from_u64(n - 3)));
+        }
+        assert!(b.item(&ItemId::from_u64(1)).is_some());
+        assert_eq!(b.cached(), 4);
+    }
+
+    #[test]
+    fn a_cached_item_goes_to_each_peer_at_most_once() {
+        let mut b = Broadcast::new(10, 100);
+        let (p1, p2) = (PeerId::from_u64(1), PeerId::from_u64(2));
+        b.on_item(Some(p1), item(1, 0));
+        let id = ItemId::from_u64(1);
+        assert!(b.pull(&id, p2).is_none(), "not spread yet");
+        let mut out = Outbox::default();
+        assert_eq!(b.forward(&id, [p1, p2].iter(), &mut out), 1);
+        assert!(b.pull(&id, p2).is_none(), "sent already");
+        assert!(b.pull(&id, p1).is_none(), "its sender");
+        assert_eq!(b.forward(&id, [p2].iter(), &mut out), 0);
+        let p3 = PeerId::from_u64(3);
+        assert!(b.pull(&id, p3).is_some());
+        assert!(b.pull(&id, p3).is_none());
     }
 
     #[test]

@@ -81,7 +81,7 @@ impl ProtoConfig {
             bootstrapper: None,
             ban_time: Duration::from_secs(crate::config::DEFAULT_BAN_TIME_S),
             accounting: AccountingConfig::default(),
-            tree: TreeConfig::new(cache_size),
+            tree: TreeConfig::default(),
         }
     }
 }
@@ -452,7 +452,7 @@ impl<R: Rng> Core<R> {
                 None
             }
             Message::Graft(ids) => {
-                self.on_graft(from, &ids, now);
+                self.on_graft(from, &ids);
                 None
             }
             Message::Prune => {
@@ -639,11 +639,11 @@ impl<R: Rng> Core<R> {
     }
 
     /// A neighbour asks for items (and joins this host's tree).
-    fn on_graft(&mut self, from: PeerId, ids: &[ItemId], now: Instant) {
-        let served = self.tree.on_graft(from, ids, now);
+    fn on_graft(&mut self, from: PeerId, ids: &[ItemId]) {
+        self.tree.on_graft(from);
         let mut sent = 0;
-        for id in served {
-            if let Some(item) = self.broadcast.spreadable(&id) {
+        for id in ids {
+            if let Some(item) = self.broadcast.pull(id, from) {
                 self.out.push(Action::Send {
                     to: from,
                     msg: Message::Item(item),
@@ -651,7 +651,7 @@ impl<R: Rng> Core<R> {
                 sent += 1;
             }
         }
-        self.tree.count_pulled_out(sent);
+        self.tree.count_pulled_out(sent, ids.len());
     }
 
     /// A new link starts with the ids of what this host can still spread,

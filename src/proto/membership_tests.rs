@@ -375,11 +375,13 @@ fn a_host_left_alone_promotes_a_backup_with_high_priority_then_falls_back_to_its
     // The bootstrapper fails: the backup is dialed with high priority.
     let actions = rig.handle(Event::PeerDown { peer: peer(9) }, 3);
     assert_eq!(actions, vec![connect(5, true)]);
-    // It fails too: nothing is left but the bootstrapper.
-    let actions = rig.handle(Event::DialFailed { addr: addr(5) }, 4);
-    assert_eq!(actions, vec![connect(9, true)]);
+    // It fails too: nothing is left but the bootstrapper, dialed once its
+    // back-off (2.5-7.5 s after it failed) is over.
+    assert_eq!(rig.handle(Event::DialFailed { addr: addr(5) }, 4), vec![]);
+    let actions = rig.timeout(7_600);
+    assert!(actions.contains(&connect(9, true)), "{actions:?}");
     // Which joins again once it answers.
-    let actions = rig.handle(outbound(9), 5);
+    let actions = rig.handle(outbound(9), 7_700);
     assert_eq!(sent_to(&actions, |m| *m == Message::Join), vec![peer(9)]);
 }
 

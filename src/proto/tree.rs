@@ -47,25 +47,20 @@ pub struct TreeConfig {
     pub ihave_interval: Duration,
     /// Most ids waiting to be pulled; beyond, the oldest is given up.
     pub max_missing: usize,
-    /// Most items one neighbour may pull per `pull_window`.
-    pub max_pulls: usize,
-    /// The window of `max_pulls`.
-    pub pull_window: Duration,
 }
 
-impl TreeConfig {
+impl Default for TreeConfig {
     /// Plumtree with a 100 ms graft timeout (far beyond a LAN hop and a
     /// local validation, short enough that a broken tree heals at once), ids
-    /// sent every 50 ms, 4096 missing ids, and `4 × cache_size` pulls per
-    /// neighbour per 10 s (guesses).
-    pub fn new(cache_size: usize) -> TreeConfig {
+    /// sent every 50 ms and 16,384 missing ids (guesses). How often a peer
+    /// may pull is bounded by the cache: each cached item goes to each peer
+    /// at most once.
+    fn default() -> TreeConfig {
         TreeConfig {
             mode: Dissemination::Plumtree,
             graft_timeout: Duration::from_millis(100),
             ihave_interval: Duration::from_millis(50),
-            max_missing: 4096,
-            max_pulls: 4 * cache_size.max(64),
-            pull_window: Duration::from_secs(10),
+            max_missing: 16_384,
         }
     }
 }
@@ -75,13 +70,6 @@ impl TreeConfig {
 struct Missing {
     /// Who announced it, in order; asked one after the other.
     announcers: VecDeque<PeerId>,
-}
-
-/// Items a neighbour pulled in the current window.
-#[derive(Clone, Copy, Debug)]
-struct Pulls {
-    since: Instant,
-    count: usize,
 }
 
 /// Counters of the tree, for logs, status and the simulator.
@@ -95,7 +83,8 @@ pub struct TreeStats {
     pub pulled_out: u64,
     /// Ids announced to lazy neighbours (one per id per neighbour).
     pub ids_announced: u64,
-    /// Pull requests ignored because the neighbour was over its allowance.
+    /// Pulled ids not sent: not cached (any more), not validated, or sent to
+    /// that peer already.
     pub pulls_refused: u64,
     /// Announced ids given up to make room for newer ones.
     pub missing_dropped: u64,
@@ -113,7 +102,6 @@ pub struct Tree {
     missing: HashMap<ItemId, Missing>,
     /// When to pull which id, in deadline order (the timeout is constant).
     grafts_due: VecDeque<(Instant, ItemId)>,
-    pulls: HashMap<PeerId, Pulls>,
     stats: TreeStats,
 }
 
@@ -127,7 +115,6 @@ impl Tree {
             next_flush: None,
             missing: HashMap::new(),
             grafts_due: VecDeque::new(),
-            pulls: HashMap::new(),
             stats: TreeStats::default(),
         }
     }
@@ -151,14 +138,12 @@ impl Tree {
     pub fn retain(&mut self, is_neighbour: impl Fn(&PeerId) -> bool) {
         self.lazy.retain(|p| is_neighbour(p));
         self.queued.retain(|p, _| is_neighbour(p));
-        self.pulls.retain(|p, _| is_neighbour(p));
     }
 
     /// A neighbour is gone: it is forgotten (a new link to it starts eager).
     pub fn on_neighbour_gone(&mut self, peer: &PeerId) {
         self.lazy.remove(peer);
         self.queued.remove(peer);
-        self.pulls.remove(peer);
     }
 
     /// `from` sent an item this host had not seen: it is on the tree.
@@ -256,30 +241,15 @@ impl Tree {
         }
     }
 
-    /// `from` asks for `ids` and joins the tree: returns the ids to send it
-    /// (within its pull allowance; the caller sends those still cached).
-    pub fn on_graft(&mut self, from: PeerId, ids: &[ItemId], now: Instant) -> Vec<ItemId> {
+    /// `from` asks for items and joins the tree (its link is eager again).
+    pub fn on_graft(&mut self, from: PeerId) {
         self.lazy.remove(&from);
-        let pulls = self.pulls.entry(from).or_insert(Pulls {
-            since: now,
-            count: 0,
-        });
-        if now.saturating_duration_since(pulls.since) >= self.config.pull_window {
-            *pulls = Pulls {
-                since: now,
-                count: 0,
-            };
-        }
-        let allowed = self.config.max_pulls.saturating_sub(pulls.count);
-        let served = ids.len().min(allowed);
-        pulls.count += served;
-        self.stats.pulls_refused += (ids.len() - served) as u64;
-        ids[..served].to_vec()
     }
 
-    /// Counts items sent to answer a Graft.
-    pub fn count_pulled_out(&mut self, n: usize) {
-        self.stats.pulled_out += n as u64;
+    /// Counts a Graft's answer: `sent` of `asked` items went out.
+    pub fn count_pulled_out(&mut self, sent: usize, asked: usize) {
+        self.stats.pulled_out += sent as u64;
+        self.stats.pulls_refused += asked.saturating_sub(sent) as u64;
     }
 
     /// When [`Tree::on_timeout`] wants to run next.

@@ -104,21 +104,19 @@ fn a_new_link_starts_with_the_ids_of_the_cache() {
 }
 
 #[test]
-fn pulls_beyond_the_allowance_are_refused() {
-    let mut cfg = config(4, 10);
-    cfg.tree.max_pulls = 2;
-    let mut rig = Rig::new(cfg);
+fn an_item_goes_to_a_peer_at_most_once_however_often_it_asks() {
+    let mut rig = Rig::new(config(4, 10));
     rig.link(2);
     rig.link(3);
-    for n in 1..=3 {
+    rig.receive(3, Message::Prune, 0);
+    for n in 1..=2 {
         relay(&mut rig, 2, &item(n, 0), 1);
     }
-    let answer = rig.receive(3, Message::Graft(ids(&[1, 2, 3])), 2);
-    assert_eq!(answer.len(), 2);
-    assert_eq!(rig.core.tree_stats().pulls_refused, 1);
-    // A new window, a new allowance.
-    let later = rig.receive(3, Message::Graft(ids(&[3])), 10_002);
-    assert_eq!(later.len(), 1);
+    assert_eq!(rig.receive(3, Message::Graft(ids(&[1, 2])), 2).len(), 2);
+    assert_eq!(rig.receive(3, Message::Graft(ids(&[1, 2, 1])), 3), vec![]);
+    // Nor back to the peer it came from.
+    assert_eq!(rig.receive(2, Message::Graft(ids(&[1])), 4), vec![]);
+    assert_eq!(rig.core.tree_stats().pulls_refused, 4);
 }
 
 #[test]

@@ -132,7 +132,8 @@ impl Sim {
     /// Cuts `side` off from every other node: links across break (both
     /// ends learn one latency later), messages across are dropped, dials
     /// across go unanswered until [`SimConfig::dial_timeout`]. Replaces any
-    /// earlier partition.
+    /// earlier partition. Nodes started later are on the other side, with
+    /// the nodes not in `side`.
     pub fn partition(&mut self, side: &[NodeIx]) {
         for n in &mut self.nodes {
             n.side = 0;
@@ -162,9 +163,13 @@ impl Sim {
         }
     }
 
-    /// True when `a` and `b` are on the same side of any partition.
+    /// True when `a` and `b` are on the same side of any partition (false
+    /// for a node never started).
     pub fn reachable(&self, a: NodeIx, b: NodeIx) -> bool {
-        self.nodes[a].side == self.nodes[b].side
+        match (self.nodes.get(a), self.nodes.get(b)) {
+            (Some(a), Some(b)) => a.side == b.side,
+            _ => false,
+        }
     }
 
     /// Has `node`'s client announce a new item now (no hop limit when `ttl`

@@ -15,7 +15,7 @@ pub const HEALING_STEP: Duration = Duration::from_millis(100);
 
 /// How long the overlay took to heal after a failure, each time counted
 /// from the failure and found by looking every [`HEALING_STEP`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Healing {
     /// Until the largest component held every running node again; None if
     /// not within the time watched.
@@ -24,6 +24,13 @@ pub struct Healing {
     /// others, in a network of at most `degree` nodes); None if not within
     /// the time watched.
     pub full_degree: Option<Duration>,
+    /// Until the share of running nodes at full degree was back to what it
+    /// was before the failure ([`Healing::baseline`]): a membership that
+    /// keeps a few nodes below degree in its steady state never reaches
+    /// `full_degree`, but does get back to its steady state.
+    pub degree_restored: Option<Duration>,
+    /// Share of the running nodes at full degree before the failure.
+    pub baseline: f64,
     /// How long after the failure it was watched.
     pub watched: Duration,
 }
@@ -36,29 +43,40 @@ pub struct HealingWatch {
 }
 
 impl HealingWatch {
-    /// Starts watching a failure that happened at `since`.
-    pub fn new(since: Duration) -> HealingWatch {
+    /// Starts watching a failure that happened at `since`; `baseline` is
+    /// the [`full_degree_share`] before it.
+    pub fn new(since: Duration, baseline: f64) -> HealingWatch {
         HealingWatch {
             since,
-            result: Healing::default(),
+            result: Healing {
+                baseline,
+                ..Healing::default()
+            },
         }
     }
 
     /// Looks at the overlay now; the first time a condition holds is kept.
     pub fn observe(&mut self, sim: &Sim) {
         let elapsed = sim.now().saturating_sub(self.since);
-        self.result.watched = elapsed;
-        if self.result.full_degree.is_none() && at_full_degree(sim) {
-            self.result.full_degree = Some(elapsed);
+        let r = &mut self.result;
+        r.watched = elapsed;
+        let share = full_degree_share(sim);
+        if r.full_degree.is_none() && share >= 1.0 {
+            r.full_degree = Some(elapsed);
         }
-        if self.result.connected.is_none() && components(&sim.snapshot()).len() <= 1 {
-            self.result.connected = Some(elapsed);
+        if r.degree_restored.is_none() && share >= r.baseline {
+            r.degree_restored = Some(elapsed);
+        }
+        if r.connected.is_none() && components(&sim.snapshot()).len() <= 1 {
+            r.connected = Some(elapsed);
         }
     }
 
-    /// True once both conditions were seen.
+    /// True once the overlay is one component again and its degrees are
+    /// back (to full degree, or to the level before the failure).
     pub fn is_healed(&self) -> bool {
-        self.result.connected.is_some() && self.result.full_degree.is_some()
+        let r = &self.result;
+        r.connected.is_some() && (r.full_degree.is_some() || r.degree_restored.is_some())
     }
 
     /// What was seen so far.
@@ -66,8 +84,8 @@ impl HealingWatch {
         self.result
     }
 
-    /// Runs `sim` until both conditions were seen or `limit` has passed
-    /// since the failure, looking every [`HEALING_STEP`].
+    /// Runs `sim` until healed ([`HealingWatch::is_healed`]) or `limit` has
+    /// passed since the failure, looking every [`HEALING_STEP`].
     pub fn run(&mut self, sim: &mut Sim, limit: Duration) -> Healing {
         self.observe(sim);
         while !self.is_healed() && sim.now() < self.since + limit {
@@ -78,12 +96,16 @@ impl HealingWatch {
     }
 }
 
-/// True when every running node has as many neighbours as it can: the
-/// degree, or every other node in a smaller network.
-pub fn at_full_degree(sim: &Sim) -> bool {
+/// Share of the running nodes that have as many neighbours as they can:
+/// the degree, or every other node in a smaller network (1 without nodes).
+pub fn full_degree_share(sim: &Sim) -> f64 {
     let live = sim.live_nodes();
-    let target = sim.config().degree().min(live.len().saturating_sub(1));
-    live.iter().all(|&n| sim.neighbours(n).len() >= target)
+    if live.is_empty() {
+        return 1.0;
+    }
+    let target = sim.config().degree().min(live.len() - 1);
+    let full = live.iter().filter(|&&n| sim.neighbours(n).len() >= target);
+    full.count() as f64 / live.len() as f64
 }
 
 /// Runs `sim` in steps of [`HEALING_STEP`] until no item is in flight or

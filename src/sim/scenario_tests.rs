@@ -30,14 +30,15 @@ fn two_hundred_nodes_join_lose_half_and_heal() {
 
     let mut live = sim.live_nodes().to_vec();
     live.sort_unstable();
-    let failed_at = sim.now();
+    let (failed_at, before) = (sim.now(), full_degree_share(&sim));
     for &n in live.iter().filter(|n| *n % 2 == 0) {
         sim.kill(n);
     }
-    let mut watch = HealingWatch::new(failed_at);
+    let mut watch = HealingWatch::new(failed_at, before);
     let healing = watch.run(&mut sim, Duration::from_secs(120));
     let connected = healing.connected.expect("one component again");
     assert!(connected < Duration::from_secs(60), "{healing:?}");
+    assert!(healing.degree_restored.is_some(), "{healing:?}");
 
     let after = announce_batch(&mut sim, 10, Duration::from_millis(10));
     run_until_quiet(&mut sim, Duration::from_secs(30), None).expect("quiet");

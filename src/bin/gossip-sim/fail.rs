@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use gossipd::sim::HealingWatch;
+use gossipd::sim::{HealingWatch, full_degree_share};
 
 use crate::network::Net;
 use crate::options::Opts;
@@ -20,9 +20,9 @@ pub fn run(opts: &Opts, wall_start: Instant) -> Result<Report, String> {
     let mut snaps = vec![net.snapshot("before the failure")];
     let intact = net.delivery("intact network", None);
     let pct = opts.fraction * 100.0;
-    let failed_at = net.sim.now();
+    let (failed_at, before) = (net.sim.now(), full_degree_share(&net.sim));
     let killed = net.fail(opts.fraction);
-    let mut watch = HealingWatch::new(failed_at);
+    let mut watch = HealingWatch::new(failed_at, before);
     let right_after = net.delivery("right after the failure", Some(&mut watch));
     snaps.push(net.snapshot("failure, items at rest"));
     net.heal(&mut watch);
@@ -50,11 +50,12 @@ pub fn run(opts: &Opts, wall_start: Instant) -> Result<Report, String> {
         .tables
         .push(traffic_table("Traffic", net.sim.counters()));
     report.summary.push(format!(
-        "{killed} of {} nodes failed at t = {:.1} s; one component again after {}; full degree after {}",
+        "{killed} of {} nodes failed at t = {:.1} s; one component again after {}; full degree after {}; degrees back to their level before after {}",
         opts.nodes,
         failed_at.as_secs_f64(),
         secs(healing.connected),
         secs(healing.full_degree),
+        secs(healing.degree_restored),
     ));
     report.summary.push(format!(
         "delivery: {:.2} % right after the failure, {:.2} % after healing",

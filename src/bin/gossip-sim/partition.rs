@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use gossipd::sim::{HealingWatch, NodeIx};
+use gossipd::sim::{HealingWatch, NodeIx, full_degree_share};
 use rand::seq::SliceRandom;
 
 use crate::fail::secs;
@@ -21,7 +21,7 @@ pub fn run(opts: &Opts, wall_start: Instant) -> Result<Report, String> {
     let mut live: Vec<NodeIx> = net.sim.live_nodes().to_vec();
     live.shuffle(net.sim.rng());
     let half = &live[..live.len() / 2];
-    let cut_at = net.sim.now();
+    let (cut_at, before) = (net.sim.now(), full_degree_share(&net.sim));
     net.sim.partition(half);
     net.progress(&format!(
         "partitioned: {} | {}",
@@ -32,7 +32,7 @@ pub fn run(opts: &Opts, wall_start: Instant) -> Result<Report, String> {
     net.sim.run_until(cut_at + net.round() * opts.duration);
     snaps.push(net.snapshot("end of the partition"));
     net.sim.repair();
-    let mut watch = HealingWatch::new(net.sim.now());
+    let mut watch = HealingWatch::new(net.sim.now(), before);
     net.heal(&mut watch);
     let healing = watch.result();
     snaps.push(net.snapshot("after repair"));

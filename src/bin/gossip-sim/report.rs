@@ -150,16 +150,22 @@ pub fn healing_table(title: &str, rows: &[(String, Healing)]) -> Table {
             ("event", "event"),
             ("one component (s)", "connected_s"),
             ("full degree (s)", "full_degree_s"),
+            ("full before %", "full_before_share"),
+            ("back to it (s)", "degree_restored_s"),
             ("watched (s)", "watched_s"),
         ],
     )
-    .note("simulated time from the failure until the largest component holds every live node,")
-    .note("and until every live node has `degree` neighbours; looked at every 100 ms; '-' = not within the time watched");
+    .note("simulated time from the failure until the largest component holds every live node, until every")
+    .note("live node has `degree` neighbours, and until the share of nodes at full degree is back to its")
+    .note("level before the failure; looked at every 100 ms until one component and degrees back (or the")
+    .note("heal limit); '-' = not seen within the time watched");
     for (label, h) in rows {
         t.row(vec![
             label.as_str().into(),
             Cell::Secs(h.connected),
             Cell::Secs(h.full_degree),
+            Cell::Pct(h.baseline),
+            Cell::Secs(h.degree_restored),
             Cell::Secs(Some(h.watched)),
         ]);
     }

@@ -8,7 +8,7 @@
 
 use std::time::Instant;
 
-use gossipd::sim::{Healing, HealingWatch};
+use gossipd::sim::{Healing, HealingWatch, full_degree_share};
 
 use crate::fail::secs;
 use crate::network::{Delivery, Net, Snapshot};
@@ -62,7 +62,10 @@ pub fn run(opts: &Opts, wall_start: Instant) -> Result<Report, String> {
         join_wall.as_secs_f64(),
     );
     let mut report = Report::new();
-    report.tables.push(acceptance(&snaps, &half, &most));
+    let second_rounds = opts.rounds.min(SECOND_ROUNDS);
+    report
+        .tables
+        .push(acceptance(&snaps, &half, &most, second_rounds));
     snaps.extend(half.snaps.iter().cloned());
     snaps.extend(most.snaps.iter().cloned());
     report.tables.push(metrics_table("Overlay", &snaps));
@@ -88,10 +91,11 @@ pub fn run(opts: &Opts, wall_start: Instant) -> Result<Report, String> {
     report.summary.push(timing);
     for f in [&half, &most] {
         report.summary.push(format!(
-            "{}: one component after {}, full degree after {}; delivery {:.2} % right after, {:.2} % after healing",
+            "{}: one component after {}, full degree after {}, degrees back to their level before after {}; delivery {:.2} % right after, {:.2} % after healing",
             f.label,
             secs(f.healing.connected),
             secs(f.healing.full_degree),
+            secs(f.healing.degree_restored),
             f.right_after.1.share() * 100.0,
             f.healed.1.share() * 100.0,
         ));
@@ -102,9 +106,9 @@ pub fn run(opts: &Opts, wall_start: Instant) -> Result<Report, String> {
 /// Kills `fraction` at once; delivery right after, healing, delivery after.
 fn fail(net: &mut Net, fraction: f64) -> Failure {
     let label = format!("{:.0} % fail", fraction * 100.0);
-    let failed_at = net.sim.now();
+    let (failed_at, before) = (net.sim.now(), full_degree_share(&net.sim));
     net.fail(fraction);
-    let mut watch = HealingWatch::new(failed_at);
+    let mut watch = HealingWatch::new(failed_at, before);
     let right_after = net.delivery(&format!("{label}: right after"), Some(&mut watch));
     let mut snaps = vec![net.snapshot(format!("{label}: items at rest"))];
     net.heal(&mut watch);
@@ -120,7 +124,7 @@ fn fail(net: &mut Net, fraction: f64) -> Failure {
 }
 
 /// The acceptance checks, each with its measured value and verdict.
-fn acceptance(snaps: &[Snapshot], half: &Failure, most: &Failure) -> Table {
+fn acceptance(snaps: &[Snapshot], half: &Failure, most: &Failure, second_rounds: u32) -> Table {
     let mut t = Table::new(
         "Acceptance",
         &[
@@ -131,7 +135,7 @@ fn acceptance(snaps: &[Snapshot], half: &Failure, most: &Failure) -> Table {
     )
     .note("the issue's acceptance set; the 80 % row reports, it has no threshold")
     .note(format!(
-        "50 %: the timed network after its rounds; 80 %: the same seed rebuilt, {SECOND_ROUNDS} rounds"
+        "50 %: the timed network after its rounds; 80 %: the same seed rebuilt, {second_rounds} rounds"
     ));
     let joined = &snaps[0].2;
     let verdict = |ok: bool| Cell::from(if ok { "pass" } else { "FAIL" });

@@ -10,6 +10,9 @@ use rand::seq::IndexedRandom;
 use rand::{Rng, RngExt};
 
 use super::{BOOTSTRAP_RETRY, Lost, Membership, Purpose, Timer};
+
+/// Dials a host with no neighbour keeps under way at most.
+const ISOLATED_DIALS: usize = 2;
 use crate::proto::Outbox;
 use crate::proto::types::{Action, Message, PeerId};
 use crate::wire::MAX_PEERS_PER_MESSAGE;
@@ -141,17 +144,20 @@ impl Membership {
             return;
         }
         let isolated = self.active.is_empty();
-        if isolated && !self.dialing.is_empty() {
+        // A host with no neighbour dials two backups at a time: a stopped
+        // host accepts TCP but never answers, and must not hold the only
+        // dial for the handshake timeout.
+        if isolated && self.dialing.len() >= ISOLATED_DIALS {
             return;
         }
         let below_since = *self.below_since.get_or_insert(now);
         let escalate = !isolated && now.duration_since(below_since) >= self.config.escalate_after;
         let wanted = if isolated {
-            1
+            ISOLATED_DIALS - self.dialing.len()
         } else {
             self.config.degree - taken
         };
-        let candidates: Vec<SocketAddr> = self
+        let mut candidates: Vec<SocketAddr> = self
             .passive
             .addrs()
             .iter()
@@ -159,8 +165,19 @@ impl Membership {
             .copied()
             .collect();
         if candidates.is_empty() && isolated {
+            // Back-off or not: a host with no neighbour asks with high
+            // priority, which full hosts that refused it before grant.
+            candidates = self.stubborn_candidates();
+        }
+        if candidates.is_empty() && isolated {
+            // A bootstrapper that just failed as a neighbour waits out its
+            // back-off like any lost neighbour.
+            let failed = self.bootstrapper.is_some_and(|b| {
+                self.backoff.contains_key(&b) && self.lost.iter().any(|l| l.addr == b)
+            });
             if let Some(b) = self.bootstrapper
                 && b != self.my_addr
+                && !failed
                 && self.banned_until.get(&b).is_none_or(|until| *until <= now)
                 && self.next_bootstrap.is_none_or(|t| t <= now)
             {
@@ -172,18 +189,7 @@ impl Membership {
         if escalate {
             // Back-off or not: the full hosts that refused us are exactly
             // the ones a high-priority request gets through to.
-            let stubborn: Vec<SocketAddr> = self
-                .passive
-                .addrs()
-                .iter()
-                .filter(|a| {
-                    !self.dialing.contains_key(a)
-                        && !self.is_neighbour_addr(a)
-                        && !self.banned_until.contains_key(a)
-                })
-                .copied()
-                .collect();
-            if let Some(&addr) = stubborn.choose(rng) {
+            if let Some(&addr) = self.stubborn_candidates().choose(rng) {
                 self.below_since = Some(now);
                 self.dial(addr, Purpose::Promote, true, out);
                 return;
@@ -192,6 +198,21 @@ impl Membership {
         for addr in candidates.sample(rng, wanted).copied().collect::<Vec<_>>() {
             self.dial(addr, Purpose::Promote, isolated, out);
         }
+    }
+
+    /// Backups worth a high-priority dial whatever their back-off: not
+    /// being dialed, not neighbours, not banned.
+    fn stubborn_candidates(&self) -> Vec<SocketAddr> {
+        self.passive
+            .addrs()
+            .iter()
+            .filter(|a| {
+                !self.dialing.contains_key(a)
+                    && !self.is_neighbour_addr(a)
+                    && !self.banned_until.contains_key(a)
+            })
+            .copied()
+            .collect()
     }
 
     /// Makes room for `newcomer`, a neighbour that must be taken: a random
