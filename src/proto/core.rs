@@ -526,6 +526,7 @@ impl<R: Rng> Core<R> {
             .remove(&peer)
             .filter(|n| n.outbound)
             .map(|n| n.addr);
+        self.tree.on_neighbour_gone(&peer);
         let until = self.accounting.ban(peer, addr, now);
         if let Some(a) = addr {
             self.membership.forget(a, until);

@@ -273,6 +273,10 @@ impl Tree {
         if self.next_flush.is_some_and(|t| t <= now) {
             self.next_flush = None;
             for (peer, ids) in std::mem::take(&mut self.queued) {
+                // A neighbour that left (or was banned) meanwhile hears nothing.
+                if !is_neighbour(&peer) {
+                    continue;
+                }
                 self.stats.ids_announced += ids.len() as u64;
                 for chunk in ids.chunks(MAX_IDS_PER_MESSAGE) {
                     out.push(Action::Send {

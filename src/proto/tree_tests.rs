@@ -135,3 +135,30 @@ fn flooding_sends_every_item_to_every_neighbour_and_never_prunes() {
     assert_eq!(relay(&mut rig, 2, &next, 4).len(), 2);
     assert_eq!(rig.timeout(100), vec![]);
 }
+
+#[test]
+fn ids_queued_for_a_neighbour_that_was_banned_meanwhile_are_not_sent() {
+    // Found by fuzzing: the digest of a new link, queued, went to the peer
+    // after it was banned for a malformed frame.
+    let mut rig = Rig::new(config(4, 10));
+    rig.link(2);
+    rig.link(3);
+    rig.receive(3, Message::Prune, 0);
+    relay(&mut rig, 2, &item(1, 0), 1);
+    let malformed = super::Event::Misbehaved {
+        peer: super::core_tests::peer(3),
+        what: super::Misbehaviour::MalformedFrame,
+    };
+    rig.handle(malformed, 2);
+    let later = rig.timeout(100);
+    assert!(
+        !later.iter().any(|a| matches!(
+            a,
+            Action::Send {
+                msg: Message::IHave(_),
+                ..
+            }
+        )),
+        "{later:?}"
+    );
+}
