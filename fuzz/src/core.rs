@@ -812,7 +812,15 @@ impl Harness {
         let i = usize::from(which) % n;
         Some(match i.checked_sub(self.dialing.len()) {
             None => self.dialing.remove(i),
-            Some(j) => self.orphaned.remove(j),
+            Some(j) => {
+                let addr = self.orphaned[j];
+                // Dialed again after the ban ended: the core cannot tell the
+                // two answers apart, and the first one ends "the" dial.
+                match self.dialing.iter().position(|d| *d == addr) {
+                    Some(pos) => self.dialing.remove(pos),
+                    None => self.orphaned.remove(j),
+                }
+            }
         })
     }
 

@@ -187,6 +187,11 @@ impl<R: Rng> Core<R> {
         self.membership.active_view()
     }
 
+    /// Dials under way.
+    pub fn dials_under_way(&self) -> usize {
+        self.membership.dialing_len()
+    }
+
     /// The backup addresses (the passive view).
     pub fn passive_view(&self) -> &[SocketAddr] {
         self.membership.passive_view()

@@ -147,13 +147,13 @@ impl Membership {
         // A host with no neighbour dials two backups at a time: a stopped
         // host accepts TCP but never answers, and must not hold the only
         // dial for the handshake timeout.
-        if isolated && self.dialing.len() >= ISOLATED_DIALS {
+        if isolated && self.dialing.len() >= ISOLATED_DIALS.min(self.config.degree) {
             return;
         }
         let below_since = *self.below_since.get_or_insert(now);
         let escalate = !isolated && now.duration_since(below_since) >= self.config.escalate_after;
         let wanted = if isolated {
-            ISOLATED_DIALS - self.dialing.len()
+            ISOLATED_DIALS.min(self.config.degree) - self.dialing.len()
         } else {
             self.config.degree - taken
         };
