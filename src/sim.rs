@@ -114,7 +114,7 @@ mod engine_tests;
 #[cfg(test)]
 mod scenario_tests;
 
-pub use self::config::{Latency, SHUFFLE_ROUND, SimConfig, shuffle_round, sim_proto_config};
+pub use self::config::{Latency, SimConfig, shuffle_round, sim_proto_config};
 pub use self::counters::{Counters, MessageKinds};
 pub use self::engine::Sim;
 pub use self::graph::Graph;

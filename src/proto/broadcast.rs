@@ -12,6 +12,7 @@
 //! for [`super::tree`] to say.
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::time::Instant;
 
 use super::Outbox;
 use super::types::{Action, DataType, Item, ItemId, Message, PeerId, Ttl};
@@ -75,9 +76,11 @@ struct Cached {
     /// Forwarded already (or never to be): only kept for later use, so it is
     /// evicted before items still waiting to spread.
     spread: bool,
-    /// The neighbours this host sent it to: nobody gets it twice, however
-    /// often it asks (a pull costs a peer 16 bytes and may cost us 64 KiB).
-    sent_to: Vec<PeerId>,
+    /// The neighbours this host sent it to, and when: nobody gets it twice
+    /// over one link, however often it asks (a pull costs a peer 16 bytes
+    /// and may cost us 64 KiB). A copy sent over an earlier link may have
+    /// been lost with it, so a new link may pull it again.
+    sent_to: Vec<(PeerId, Instant)>,
 }
 
 /// The cached items of one data type, oldest first. Ids that left the cache
@@ -188,6 +191,7 @@ impl Broadcast {
         &mut self,
         id: &ItemId,
         targets: impl Iterator<Item = &'a PeerId>,
+        now: Instant,
         out: &mut Outbox,
     ) -> usize {
         let Some(cached) = self.cache.get_mut(id) else {
@@ -208,10 +212,10 @@ impl Broadcast {
         };
         let mut sent = 0;
         for peer in targets {
-            if Some(*peer) == cached.from || cached.sent_to.contains(peer) {
+            if Some(*peer) == cached.from || cached.sent_to.iter().any(|(p, _)| p == peer) {
                 continue;
             }
-            cached.sent_to.push(*peer);
+            cached.sent_to.push((*peer, now));
             let item = Item {
                 ttl,
                 ..cached.item.clone()
@@ -226,15 +230,24 @@ impl Broadcast {
     }
 
     /// The item as this host forwards it (ttl one hop smaller) for `peer`,
-    /// which asked for it: if it is cached, cleared to spread (validated),
-    /// its ttl goes on, and `peer` neither sent it nor got it already.
-    pub fn pull(&mut self, id: &ItemId, peer: PeerId) -> Option<Item> {
+    /// which asked for it over a link up since `link_since`: if it is
+    /// cached, cleared to spread (validated), its ttl goes on, and `peer`
+    /// did not send it and did not get it over this link.
+    pub fn pull(
+        &mut self,
+        id: &ItemId,
+        peer: PeerId,
+        link_since: Instant,
+        now: Instant,
+    ) -> Option<Item> {
         let cached = self.cache.get_mut(id).filter(|c| c.spread)?;
         let ttl = cached.forward_ttl?;
-        if cached.from == Some(peer) || cached.sent_to.contains(&peer) {
+        let sent = |&(p, at): &(PeerId, Instant)| p == peer && at >= link_since;
+        if cached.from == Some(peer) || cached.sent_to.iter().any(sent) {
             return None;
         }
-        cached.sent_to.push(peer);
+        cached.sent_to.retain(|(p, _)| *p != peer);
+        cached.sent_to.push((peer, now));
         Some(Item {
             ttl,
             ..cached.item.clone()
@@ -326,6 +339,14 @@ fn compact(queue: &mut VecDeque<ItemId>, live: usize, cache: &HashMap<ItemId, Ca
 mod tests {
     use super::*;
     use std::sync::Arc;
+    use std::time::Duration;
+
+    /// Some base instant; only offsets from it matter.
+    fn t0() -> Instant {
+        #[allow(clippy::disallowed_methods)]
+        let now = Instant::now();
+        now
+    }
 
     fn item(n: u64, ttl: u8) -> Item {
         Item {
@@ -391,7 +412,12 @@ mod tests {
         b.on_item(Some(p), item(1, 0));
         b.on_item(Some(p), item(2, 0));
         let mut out = Outbox::default();
-        b.forward(&ItemId::from_u64(2), [PeerId::from_u64(3)].iter(), &mut out);
+        b.forward(
+            &ItemId::from_u64(2),
+            [PeerId::from_u64(3)].iter(),
+            t0(),
+            &mut out,
+        );
         let third = b.on_item(Some(p), item(3, 0));
         assert_eq!(
             third,
@@ -431,20 +457,24 @@ mod tests {
     }
 
     #[test]
-    fn a_cached_item_goes_to_each_peer_at_most_once() {
+    fn a_cached_item_goes_to_each_peer_at_most_once_per_link() {
         let mut b = Broadcast::new(10, 100);
         let (p1, p2) = (PeerId::from_u64(1), PeerId::from_u64(2));
+        let (t, later) = (t0(), t0() + Duration::from_secs(1));
         b.on_item(Some(p1), item(1, 0));
         let id = ItemId::from_u64(1);
-        assert!(b.pull(&id, p2).is_none(), "not spread yet");
+        assert!(b.pull(&id, p2, t, t).is_none(), "not spread yet");
         let mut out = Outbox::default();
-        assert_eq!(b.forward(&id, [p1, p2].iter(), &mut out), 1);
-        assert!(b.pull(&id, p2).is_none(), "sent already");
-        assert!(b.pull(&id, p1).is_none(), "its sender");
-        assert_eq!(b.forward(&id, [p2].iter(), &mut out), 0);
+        assert_eq!(b.forward(&id, [p1, p2].iter(), t, &mut out), 1);
+        assert!(b.pull(&id, p2, t, t).is_none(), "sent already");
+        assert!(b.pull(&id, p1, t, t).is_none(), "its sender");
+        assert_eq!(b.forward(&id, [p2].iter(), t, &mut out), 0);
         let p3 = PeerId::from_u64(3);
-        assert!(b.pull(&id, p3).is_some());
-        assert!(b.pull(&id, p3).is_none());
+        assert!(b.pull(&id, p3, t, t).is_some());
+        assert!(b.pull(&id, p3, t, t).is_none());
+        // Over a new link, what went over an old one may be pulled again.
+        assert!(b.pull(&id, p2, later, later).is_some());
+        assert!(b.pull(&id, p2, later, later).is_none());
     }
 
     #[test]
@@ -458,7 +488,7 @@ mod tests {
         b.on_item(Some(p1), item(1, 3));
         let mut out = Outbox::default();
         assert_eq!(
-            b.forward(&ItemId::from_u64(1), [p1, p2, p3].iter(), &mut out),
+            b.forward(&ItemId::from_u64(1), [p1, p2, p3].iter(), t0(), &mut out),
             2
         );
         assert_eq!(sent_to(&mut out), vec![(p2, 2), (p3, 2)]);
@@ -470,7 +500,7 @@ mod tests {
         let p1 = PeerId::from_u64(1);
         b.on_item(None, item(1, 1));
         let mut out = Outbox::default();
-        b.forward(&ItemId::from_u64(1), [p1].iter(), &mut out);
+        b.forward(&ItemId::from_u64(1), [p1].iter(), t0(), &mut out);
         assert_eq!(sent_to(&mut out), vec![(p1, 1)]);
     }
 
@@ -480,7 +510,10 @@ mod tests {
         b.on_item(Some(PeerId::from_u64(1)), item(1, 1));
         let mut out = Outbox::default();
         let peers = [PeerId::from_u64(2)];
-        assert_eq!(b.forward(&ItemId::from_u64(1), peers.iter(), &mut out), 0);
+        assert_eq!(
+            b.forward(&ItemId::from_u64(1), peers.iter(), t0(), &mut out),
+            0
+        );
     }
 
     #[test]

@@ -187,6 +187,12 @@ impl<R: Rng> Core<R> {
         self.membership.active_view()
     }
 
+    /// True while the tree has ids to announce to lazy neighbours or to
+    /// pull: dissemination is not over even if no item is in flight.
+    pub fn tree_busy(&self) -> bool {
+        self.tree.is_busy()
+    }
+
     /// Dials under way.
     pub fn dials_under_way(&self) -> usize {
         self.membership.dialing_len()
@@ -457,7 +463,7 @@ impl<R: Rng> Core<R> {
                 None
             }
             Message::Graft(ids) => {
-                self.on_graft(from, &ids);
+                self.on_graft(from, &ids, now);
                 None
             }
             Message::Prune => {
@@ -640,16 +646,19 @@ impl<R: Rng> Core<R> {
             self.tree
                 .spread(*id, self.membership.active_peers(), from, now)
         };
-        let sent = self.broadcast.forward(id, eager.iter(), &mut self.out);
+        let sent = self.broadcast.forward(id, eager.iter(), now, &mut self.out);
         self.stats.relayed += sent as u64;
     }
 
     /// A neighbour asks for items (and joins this host's tree).
-    fn on_graft(&mut self, from: PeerId, ids: &[ItemId]) {
+    fn on_graft(&mut self, from: PeerId, ids: &[ItemId], now: Instant) {
         self.tree.on_graft(from);
+        let Some(since) = self.membership.link_since(&from) else {
+            return;
+        };
         let mut sent = 0;
         for id in ids {
-            if let Some(item) = self.broadcast.pull(id, from) {
+            if let Some(item) = self.broadcast.pull(id, from, since, now) {
                 self.out.push(Action::Send {
                     to: from,
                     msg: Message::Item(item),

@@ -540,9 +540,9 @@ fn a_host_stuck_below_degree_escalates_to_high_priority() {
     assert!(first.contains(&low), "{first:?}");
     rig.handle(outbound(3), 210);
     rig.receive(3, Message::Disconnect { alive: true }, 220);
-    // Still below degree 5 s after the last gain (peer 3 at 210 ms): the
+    // Still below degree 30 s after the last gain (peer 3 at 210 ms): the
     // next dial asks with high priority, back-off or not.
-    let escalated = rig.timeout(5400);
+    let escalated = rig.timeout(30_400);
     let high = Action::Connect {
         addr: addr(3),
         high_priority: true,

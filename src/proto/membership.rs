@@ -117,7 +117,7 @@ impl MembershipConfig {
     /// 10 s keep-alive deadline, at most a sixth of the passive view from one
     /// message, 16 forward-joins per neighbour and one per second beyond,
     /// a probe every 30 s, 2 × degree lost neighbours remembered, escalation
-    /// after 5 s below degree, a refresh every 2 minutes (all guesses
+    /// after 30 s below degree, a refresh every 2 minutes (all guesses
     /// for networks of up to tens of thousands of hosts).
     pub fn with_degree(degree: usize) -> MembershipConfig {
         let degree = degree.max(1);
@@ -137,7 +137,7 @@ impl MembershipConfig {
             join_refill: Duration::from_secs(1),
             probe_interval: Duration::from_secs(30),
             max_lost: 2 * degree,
-            escalate_after: Duration::from_secs(5),
+            escalate_after: Duration::from_secs(30),
             refresh_interval: Duration::from_secs(120),
         }
     }
@@ -220,6 +220,17 @@ struct Lost {
     probes: u32,
 }
 
+/// A link this host dialed that is closed `alive` within this time was a
+/// refusal.
+const REFUSAL_WINDOW: Duration = Duration::from_secs(2);
+
+/// After a refused promotion, the next waits this long, doubled per refusal
+/// in a row (up to [`MAX_PROMOTE_PAUSE`]).
+const PROMOTE_PAUSE: Duration = Duration::from_millis(500);
+
+/// The longest pause between refused promotions.
+const MAX_PROMOTE_PAUSE: Duration = Duration::from_secs(16);
+
 /// A host with no neighbour and no backup dials its bootstrapper at most
 /// this often.
 const BOOTSTRAP_RETRY: Duration = Duration::from_secs(1);
@@ -265,6 +276,11 @@ pub struct Membership {
     /// Since when this host has been below `degree` without gaining a
     /// neighbour (None at degree).
     below_since: Option<Instant>,
+    /// Low-priority promotions refused in a row, and when the next may go:
+    /// a host below `degree` among full hosts backs off exponentially
+    /// instead of opening a link that is refused every tick.
+    refusals: u32,
+    next_promote: Option<Instant>,
     lost: Vec<Lost>,
     shuffle: Option<PendingShuffle>,
     next_shuffle: Option<Instant>,
@@ -294,6 +310,8 @@ impl Membership {
             banned_until: BTreeMap::new(),
             next_bootstrap: None,
             below_since: None,
+            refusals: 0,
+            next_promote: None,
             lost: Vec::new(),
             shuffle: None,
             next_shuffle: None,
@@ -422,6 +440,10 @@ impl Membership {
             },
         );
         self.below_since = (self.active.len() < self.config.degree).then_some(now);
+        if self.active.len() >= self.config.degree {
+            self.refusals = 0;
+            self.next_promote = None;
+        }
         out.push(Action::Send {
             to: peer,
             msg: Message::GetPeers,
@@ -477,6 +499,11 @@ impl Membership {
         self.fill(now, rng, out);
     }
 
+    /// When the link to neighbour `peer` came up.
+    pub fn link_since(&self, peer: &PeerId) -> Option<Instant> {
+        self.active.get(peer).map(|n| n.since)
+    }
+
     /// True for the first GetPeers of a neighbour on its current link.
     pub fn first_peer_request(&mut self, peer: &PeerId) -> bool {
         self.active
@@ -523,6 +550,12 @@ impl Membership {
             return;
         };
         out.push(Action::Disconnect(from));
+        if alive && n.outbound && now.saturating_duration_since(n.since) < REFUSAL_WINDOW {
+            // Refused (or dropped at once) by a full host.
+            self.refusals = self.refusals.saturating_add(1);
+            let pause = PROMOTE_PAUSE.saturating_mul(1 << self.refusals.min(5));
+            self.next_promote = Some(now + pause.min(MAX_PROMOTE_PAUSE));
+        }
         if alive {
             self.insert_passive(n.addr, &[], rng);
             let until = now + self.jittered(self.config.backoff, rng);

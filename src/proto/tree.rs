@@ -134,6 +134,11 @@ impl Tree {
         self.missing.len()
     }
 
+    /// True while ids wait to be announced or pulled.
+    pub fn is_busy(&self) -> bool {
+        !self.missing.is_empty() || self.queued.values().any(|ids| !ids.is_empty())
+    }
+
     /// Forgets the state of peers that are no longer neighbours.
     pub fn retain(&mut self, is_neighbour: impl Fn(&PeerId) -> bool) {
         self.lazy.retain(|p| is_neighbour(p));

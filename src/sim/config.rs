@@ -27,17 +27,11 @@ pub const SIM_SEEN_CAPACITY: usize = 4_096;
 /// (the same rate limits, per-window limits reached sooner by none).
 pub const SIM_ACCOUNTING_WINDOW: Duration = Duration::from_secs(5);
 
-/// The simulated length of one shuffle round: 10 s.
-///
-/// Until HyParView's membership lands there are no shuffles; this stands in
-/// for its shuffle interval. It is the one place to point at the membership
-/// config later (see [`shuffle_round`]).
-pub const SHUFFLE_ROUND: Duration = Duration::from_secs(10);
-
 /// The simulated length of one shuffle round for nodes running `config`:
-/// [`SHUFFLE_ROUND`] for now.
-pub fn shuffle_round(_config: &ProtoConfig) -> Duration {
-    SHUFFLE_ROUND
+/// the membership's shuffle interval (10 s by default). The one place that
+/// says what a round is.
+pub fn shuffle_round(config: &ProtoConfig) -> Duration {
+    config.shuffle_interval
 }
 
 /// The protocol config of a simulated node: `degree` neighbours, a cache

@@ -255,10 +255,15 @@ impl Sim {
         at.saturating_duration_since(self.base)
     }
 
-    /// True when no item is in flight or held and no verdict is pending:
-    /// dissemination has come to rest.
+    /// True when no item is in flight or held, no verdict is pending and no
+    /// node has ids to announce or pull: dissemination has come to rest.
     pub fn is_quiet(&self) -> bool {
-        self.items_in_flight == 0 && self.verdicts_pending == 0
+        self.items_in_flight == 0
+            && self.verdicts_pending == 0
+            && self
+                .live_nodes()
+                .iter()
+                .all(|&n| self.core(n).is_none_or(|c| !c.tree_busy()))
     }
 
     /// Inputs queued (timers included).

@@ -17,7 +17,7 @@ fn two_hundred_nodes_join_lose_half_and_heal() {
         sim.join();
         sim.run_for(Duration::from_millis(10));
     }
-    sim.run_for(SHUFFLE_ROUND);
+    sim.run_for(shuffle_round(sim.proto_config()));
     let joined = Metrics::of(&sim.snapshot(), sim.rng());
     assert_eq!(joined.live, NODES);
     assert_eq!(joined.components, vec![NODES], "one component after joins");

@@ -42,9 +42,9 @@ pub fn run(opts: &Opts, wall_start: Instant) -> Result<Report, String> {
         joined.isolated,
     ));
     report.summary.push(format!(
-        "{} shuffle rounds ({} s simulated each) in {:.1} s wall; after them: {} component(s), mean degree {:.2}",
+        "{} shuffle rounds ({:.1} s simulated each) in {:.1} s wall; after them: {} component(s), mean degree {:.2}",
         opts.rounds,
-        net.round().as_secs(),
+        net.round().as_secs_f64(),
         rounds_wall.as_secs_f64(),
         last.components.len(),
         last.out_degree.mean(),

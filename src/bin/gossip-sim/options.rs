@@ -41,8 +41,8 @@ Options (defaults in brackets):
   --check-every MS     how often, with --check-invariants [100]
   --json               print one JSON document instead of tables
 
-A shuffle round is 10 s of simulated time (gossipd::sim::SHUFFLE_ROUND)
-until the membership has shuffles of its own.
+A shuffle round is the membership's shuffle interval of simulated time
+(gossipd::sim::shuffle_round; 10 s by default).
 ";
 
 /// What to run.

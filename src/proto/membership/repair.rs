@@ -195,6 +195,9 @@ impl Membership {
                 return;
             }
         }
+        if !isolated && self.next_promote.is_some_and(|t| t > now) {
+            return;
+        }
         for addr in candidates.sample(rng, wanted).copied().collect::<Vec<_>>() {
             self.dial(addr, Purpose::Promote, isolated, out);
         }
