@@ -19,6 +19,7 @@
 //! | [`client`] | [`Client`], one local module's session |
 //! | [`subscriptions`] | data type → subscribed clients |
 //! | [`config`], [`options`] | the INI config file and the command line |
+//! | [`sim`] | thousands of protocol cores in one process under simulated time |
 //!
 //! # Threads
 //!
