@@ -34,8 +34,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gossipd::proto::{
-    AccountingConfig, Action, ClientId, Core, DataType, Event, Item, ItemId, Message, Misbehaviour,
-    MsgId, PeerId, ProtoConfig, Ttl, Violation,
+    AccountingConfig, Action, ClientId, Core, DataType, Dissemination, Event, Item, ItemId,
+    Message, Misbehaviour, MsgId, PeerId, ProtoConfig, Ttl, Violation,
 };
 use gossipd::wire::{self, MAX_FRAME_LEN, MAX_PEERS_PER_MESSAGE};
 use rand::SeedableRng;
@@ -131,6 +131,8 @@ pub struct Setup {
     pub bootstrap: bool,
     /// The seen-set is as small as the cache, so old ids come back as new.
     pub small_seen: bool,
+    /// Plumtree dissemination (flags bit 3); otherwise flooding.
+    pub plumtree: bool,
     /// Seeds the core's RNG.
     pub seed: u8,
     /// Tight accounting limits; None: the defaults.
@@ -222,6 +224,7 @@ impl Setup {
             silence_quarters: silence % 8 + 1,
             bootstrap: flags & 1 != 0,
             small_seen: flags & 2 != 0,
+            plumtree: flags & 8 != 0,
             seed,
             limits: (flags & 4 != 0).then(|| Limits::parse(limits)),
         }
@@ -236,7 +239,8 @@ impl Setup {
             self.silence_quarters - 1,
             u8::from(self.bootstrap)
                 | u8::from(self.small_seen) << 1
-                | u8::from(self.limits.is_some()) << 2,
+                | u8::from(self.limits.is_some()) << 2
+                | u8::from(self.plumtree) << 3,
             self.seed,
         ]);
         out.extend_from_slice(&self.limits.map_or([0; 4], |l| l.encode()));
@@ -244,6 +248,11 @@ impl Setup {
 
     fn config(&self) -> ProtoConfig {
         let mut config = ProtoConfig::new(self.degree.into(), self.cache_size.into());
+        config.tree.mode = if self.plumtree {
+            Dissemination::Plumtree
+        } else {
+            Dissemination::Flood
+        };
         if self.small_seen {
             config.seen_capacity = self.cache_size.into();
         }
@@ -1072,6 +1081,7 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         silence_quarters: 4,
         bootstrap,
         small_seen: false,
+        plumtree: false,
         seed: 1,
         limits: None,
     };
@@ -1257,8 +1267,24 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     let scenarios = [
         ("join", setup(3, 8, true), join),
         ("validate", setup(3, 8, false), validate),
-        ("announce", setup(2, 4, false), announce),
-        ("window", setup(2, 4, false), window),
+        ("announce", setup(2, 4, false), announce.clone()),
+        ("window", setup(2, 4, false), window.clone()),
+        (
+            "plumtree_window",
+            Setup {
+                plumtree: true,
+                ..setup(2, 4, false)
+            },
+            window,
+        ),
+        (
+            "plumtree_announce",
+            Setup {
+                plumtree: true,
+                ..setup(3, 8, false)
+            },
+            announce.clone(),
+        ),
         (
             "bans",
             Setup {
