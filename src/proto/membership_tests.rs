@@ -411,3 +411,15 @@ fn an_inbound_link_is_never_this_host_and_never_a_second_one() {
     assert_eq!(rig.handle(inbound(ME, true), 1), vec![]);
     assert_eq!(rig.neighbours(), vec![peer(2)]);
 }
+
+#[test]
+fn a_host_left_with_nothing_redials_its_lost_neighbour_after_the_back_off() {
+    // No backup, no bootstrapper: the neighbour that failed is all it
+    // knows (the first host of a network whose one peer banned it).
+    let mut rig = Rig::new(config(1, 10));
+    rig.link(2);
+    assert_eq!(rig.handle(Event::PeerDown { peer: peer(2) }, 0), vec![]);
+    assert_eq!(rig.timeout(2_400), vec![]);
+    let actions = rig.timeout(7_600);
+    assert!(actions.contains(&connect(2, true)), "{actions:?}");
+}

@@ -170,6 +170,29 @@ impl Membership {
             candidates = self.stubborn_candidates();
         }
         if candidates.is_empty() && isolated {
+            // Nothing else known: the neighbours lost to failures, once
+            // their back-off is over, without waiting for the next probe.
+            let lost: Vec<SocketAddr> = self
+                .lost
+                .iter()
+                .map(|l| l.addr)
+                .filter(|a| self.dialable(a))
+                .collect();
+            for addr in lost.sample(rng, wanted).copied().collect::<Vec<_>>() {
+                // The bootstrapper is joined again, anyone else probed.
+                let purpose = if Some(addr) == self.bootstrapper {
+                    Purpose::Join
+                } else {
+                    self.stats.probes += 1;
+                    Purpose::Probe
+                };
+                self.dial(addr, purpose, true, out);
+            }
+            if !self.dialing.is_empty() {
+                return;
+            }
+        }
+        if candidates.is_empty() && isolated {
             // A bootstrapper that just failed as a neighbour waits out its
             // back-off like any lost neighbour.
             let failed = self.bootstrapper.is_some_and(|b| {
