@@ -24,7 +24,7 @@ use rand::rngs::StdRng;
 use crate::client::{Client, ClientError, announce_event};
 use crate::config::{Config, Endpoint};
 use crate::identity::{Identity, KeyError};
-use crate::net::{ConnContext, Listener, NetEvent};
+use crate::net::{ConnContext, Listener, NetEvent, PaceConfig};
 use crate::proto::membership::MembershipStats;
 use crate::proto::{ClientId, Core, DataType, Event, PeerId, ProtoConfig, Stats, TreeStats, Ttl};
 use crate::subscriptions::{KickHook, Subscriptions};
@@ -278,13 +278,14 @@ impl Node {
         let local = Local::new(identity, p2p_addr, network_key, config.pow_difficulty)
             .map_err(|e| StartError::Transport(e.to_string()))?;
         let max_connections = 4 * config.degree + 16;
+        let mut proto = ProtoConfig::new(config.degree, config.cache_size);
         let ctx = ConnContext::new(
             node_tx.clone(),
             Arc::new(local),
             config.peer_queue,
             max_connections,
+            PaceConfig::below(&proto.accounting),
         );
-        let mut proto = ProtoConfig::new(config.degree, config.cache_size);
         proto.validation_timeout = config.validation_timeout;
         proto.bootstrapper = bootstrapper;
         proto.ban_time = config.ban_time;

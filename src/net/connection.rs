@@ -4,12 +4,12 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use log::{debug, info, warn};
 
-use super::{ConnContext, ConnId, NetEvent, SlotGuard, Traffic};
+use super::{ConnContext, ConnId, NetEvent, Pacer, SlotGuard, Traffic};
 use crate::node::NodeEvent;
 use crate::proto::Message;
 use crate::transport::{
@@ -247,6 +247,7 @@ fn start_writer(
 /// Decodes frames into events until the connection ends; returns why.
 fn read_loop(conn: ConnId, mut reader: FrameReader, ctx: &ConnContext) -> TransportError {
     let mut counted = 0;
+    let mut pacer = Pacer::new(ctx.pace, Instant::now());
     loop {
         let msg = reader.read_message();
         let bytes = reader.bytes();
@@ -256,8 +257,14 @@ fn read_loop(conn: ConnId, mut reader: FrameReader, ctx: &ConnContext) -> Transp
         counted = bytes;
         match msg {
             Ok(msg) => {
+                let len = wire::encoded_len(&msg);
+                // Over the pace: wait, and let TCP hold the peer back.
+                let wait = pacer.take(len, Instant::now());
+                if !wait.is_zero() {
+                    std::thread::sleep(wait);
+                }
                 // Released by the node thread when it takes the message.
-                if !ctx.inbound.acquire(wire::encoded_len(&msg)) {
+                if !ctx.inbound.acquire(len) {
                     return TransportError::Closed;
                 }
                 let event = NodeEvent::Net(NetEvent::Message { conn, msg });

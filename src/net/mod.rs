@@ -10,11 +10,13 @@
 mod budget;
 mod connection;
 mod listener;
+mod pace;
 mod threads;
 
 pub use self::budget::{ByteBudget, NET_QUEUE_BYTES};
 pub use self::connection::{OUTBOX_HIGH_WATER_BYTES, PeerLink, spawn_dial};
 pub use self::listener::{Listener, wake_accept};
+pub use self::pace::{PaceConfig, Pacer};
 pub use self::threads::Threads;
 
 use std::net::SocketAddr;
@@ -84,6 +86,8 @@ pub struct ConnContext {
     pub traffic: Arc<Traffic>,
     /// Bounds the bytes of messages waiting in the node's net queue.
     pub inbound: Arc<ByteBudget>,
+    /// What each connection's reader paces a peer to.
+    pub pace: PaceConfig,
     next_conn: Arc<AtomicU64>,
     live: Arc<AtomicUsize>,
 }
@@ -95,6 +99,7 @@ impl ConnContext {
         local: Arc<Local>,
         peer_queue: usize,
         max_connections: usize,
+        pace: PaceConfig,
     ) -> ConnContext {
         ConnContext {
             node_tx,
@@ -104,6 +109,7 @@ impl ConnContext {
             threads: Threads::default(),
             traffic: Arc::default(),
             inbound: Arc::new(ByteBudget::new(NET_QUEUE_BYTES)),
+            pace,
             next_conn: Arc::new(AtomicU64::new(1)),
             live: Arc::new(AtomicUsize::new(0)),
         }
