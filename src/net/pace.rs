@@ -34,7 +34,7 @@ pub struct PaceConfig {
 }
 
 impl PaceConfig {
-    /// [`PACE_SHARE`] of accounting's rates and bursts.
+    /// 80 % (`PACE_SHARE`) of accounting's rates and bursts.
     pub fn below(accounting: &AccountingConfig) -> PaceConfig {
         PaceConfig {
             message_rate: f64::from(accounting.message_rate) * PACE_SHARE,

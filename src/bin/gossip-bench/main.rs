@@ -39,7 +39,8 @@ use crate::run::RunSpec;
 const USAGE: &str = "\
 Usage:
   gossip-bench run --nodes N --size S --rate R --items M [--degree D]
-                   [--cache-size C] [--idle-timeout SECS] [--name NAME] [--json PATH]
+                   [--cache-size C] [--dissemination flood|plumtree]
+                   [--idle-timeout SECS] [--name NAME] [--json PATH]
   gossip-bench floor --size S [--count K] [--json PATH]
   gossip-bench standard [--json PATH]
   gossip-bench pow [--difficulty N ...] [--samples K] [--verify-runs R]
@@ -50,7 +51,8 @@ run       N gossipd processes (target/release/gossipd beside this binary) on
           node 0 at R items/s (0: as fast as node 0 takes them); one API
           subscriber per node validates each notification at once. Prints a
           table, writes JSON (default target/bench/NAME.json, NAME defaulting
-          to nN-rR-sS). degree defaults to 8, cache_size to 1000, the idle
+          to nN-rR-sS). degree defaults to 8, cache_size to 1000,
+          dissemination to the daemon's default (flood), the idle
           timeout (end of the run when nothing is delivered) to 5 s.
 floor     one loopback TCP hop between two processes: K ping-pongs (default
           20000) for the one-way latency, a stream of 10 K messages for
@@ -171,6 +173,7 @@ fn run_command(args: &[String]) -> Result<ExitCode> {
         ("items", "M"),
         ("degree", "D"),
         ("cache-size", "C"),
+        ("dissemination", "MODE"),
         ("idle-timeout", "SECS"),
         ("name", "NAME"),
         ("json", "PATH"),
@@ -190,6 +193,9 @@ fn run_command(args: &[String]) -> Result<ExitCode> {
     let mut spec = run_spec(nodes, size, rate, items);
     spec.cluster.degree = number(&m, "degree", Some(8))?;
     spec.cluster.cache_size = number(&m, "cache-size", Some(1000))?;
+    if let Some(mode) = m.opt_str("dissemination") {
+        spec.cluster.dissemination = mode;
+    }
     spec.idle_timeout = Duration::from_secs_f64(number(&m, "idle-timeout", Some(5.0))?);
     spec.name = m.opt_str("name").unwrap_or(spec.name);
     let json_path = m.opt_str("json").map_or_else(
@@ -303,6 +309,7 @@ fn run_spec(nodes: usize, size: usize, rate: u32, items: u64) -> RunSpec {
             nodes,
             degree: 8,
             cache_size: 1000,
+            dissemination: "flood".to_string(),
         },
         size,
         rate,

@@ -81,8 +81,14 @@ pub fn header(r: &RunResult) -> String {
         r => format!("{r} items/s"),
     };
     format!(
-        "{}: N={} nodes, S={} B, R={rate}, M={} items, degree={}, cache_size={}",
-        s.name, s.cluster.nodes, s.size, s.items, s.cluster.degree, s.cluster.cache_size
+        "{}: N={} nodes, S={} B, R={rate}, M={} items, degree={}, cache_size={}, dissemination={}",
+        s.name,
+        s.cluster.nodes,
+        s.size,
+        s.items,
+        s.cluster.degree,
+        s.cluster.cache_size,
+        s.cluster.dissemination
     )
 }
 
@@ -279,6 +285,7 @@ pub fn run_json(r: &RunResult, fig: &Figures, floor: &Floor) -> Json {
         .with("items", s.items)
         .with("degree", s.cluster.degree)
         .with("cache_size", s.cluster.cache_size)
+        .with("dissemination", s.cluster.dissemination.as_str())
         .with("idle_timeout_s", s.idle_timeout.as_secs_f64())
         .with("max_time_s", s.max_time.as_secs_f64());
     Json::obj()
