@@ -77,6 +77,9 @@ pub struct MembershipConfig {
     /// The hop of a forward-join walk that adds the joiner to a passive view
     /// (HyParView's PRWL).
     pub passive_walk: u8,
+    /// Hops of a shuffle walk this host starts (the reply travels the walk
+    /// back, so each hop costs two messages).
+    pub shuffle_walk: u8,
     /// Neighbours' addresses in a shuffle sample.
     pub shuffle_active: usize,
     /// Backups in a shuffle sample.
@@ -112,12 +115,14 @@ pub struct MembershipConfig {
 
 impl MembershipConfig {
     /// Defaults for a given degree: a passive view of 6 × degree (HyParView
-    /// used 30 for 5 active), walks of 6 and 3 hops (the paper's), samples of
+    /// used 30 for 5 active), forward-join walks of 6 and 3 hops (the
+    /// paper's), shuffle walks of 3 hops (a walk of 3 on a random graph of
+    /// degree 8 already reaches hundreds of hosts, and shuffles repeat), samples of
     /// 3 neighbours and 4 backups, a shuffle every 10 s, a 5 s back-off, a
     /// 10 s keep-alive deadline, at most a sixth of the passive view from one
     /// message, 16 forward-joins per neighbour and one per second beyond,
     /// a probe every 30 s, 2 × degree lost neighbours remembered, escalation
-    /// after 30 s below degree, a refresh every 2 minutes (all guesses
+    /// after 30 s below degree, a refresh every 10 minutes (all guesses
     /// for networks of up to tens of thousands of hosts).
     pub fn with_degree(degree: usize) -> MembershipConfig {
         let degree = degree.max(1);
@@ -127,6 +132,7 @@ impl MembershipConfig {
             passive_size,
             active_walk: 6,
             passive_walk: 3,
+            shuffle_walk: 3,
             shuffle_active: 3,
             shuffle_passive: 4,
             shuffle_interval: Duration::from_secs(10),
@@ -138,7 +144,7 @@ impl MembershipConfig {
             probe_interval: Duration::from_secs(30),
             max_lost: 2 * degree,
             escalate_after: Duration::from_secs(30),
-            refresh_interval: Duration::from_secs(120),
+            refresh_interval: Duration::from_secs(600),
         }
     }
 }

@@ -256,7 +256,7 @@ fn a_reply_is_passed_back_hop_by_hop_and_merged_only_by_the_shuffles_origin() {
         panic!("no shuffle in {actions:?}");
     };
     assert_eq!(sent.path, vec![peer(ME)]);
-    assert_eq!(sent.ttl, 6);
+    assert_eq!(sent.ttl, 3);
     assert_eq!(sent.sample[0], addr(ME as u8));
     let n = if to == peer(2) { 2 } else { 3 };
     let answer = ShuffleReply {
@@ -391,10 +391,10 @@ fn a_full_host_refreshes_one_neighbour_now_and_then() {
     rig.link(2);
     rig.receive(2, Message::Peers(addrs(&[5])), 1);
     rig.timeout(200);
-    // Every 2 minutes spread over 50-150 %: by 3 minutes.
-    let actions = rig.timeout(180_200);
+    // Every 10 minutes spread over 50-150 %: by 15 minutes.
+    let actions = rig.timeout(900_200);
     assert!(actions.contains(&connect(5, true)), "{actions:?}");
-    let actions = rig.handle(outbound(5), 180_300);
+    let actions = rig.handle(outbound(5), 900_300);
     assert!(
         actions.contains(&Action::Disconnect(peer(2))),
         "{actions:?}"

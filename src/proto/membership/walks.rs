@@ -198,7 +198,7 @@ impl Membership {
             to,
             msg: Message::Shuffle(Shuffle {
                 id,
-                ttl: self.config.active_walk,
+                ttl: self.config.shuffle_walk,
                 path: vec![self.me],
                 sample,
             }),
