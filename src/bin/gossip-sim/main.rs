@@ -1,13 +1,14 @@
 //! gossip-sim: the protocol core of thousands of nodes in one process,
 //! under simulated time ([`gossipd::sim`]), through scenarios: joins,
-//! failures, churn, partitions, and the acceptance set
-//! (`standard`). Prints aligned tables saying what was measured and how,
+//! failures, churn, partitions, the acceptance set
+//! (`standard`), and flooding against Plumtree (`dissemination`). Prints aligned tables saying what was measured and how,
 //! or one JSON document with `--json`. Runs are deterministic for a seed.
 //!
 //! Exit status: 0 after a run, 2 for a bad command line, 1 when an
 //! invariant check (`--check-invariants`) failed.
 
 mod churn;
+mod dissemination;
 mod fail;
 mod join;
 #[path = "../gossip-bench/json.rs"]
@@ -67,6 +68,7 @@ fn run(opts: &Opts, wall_start: Instant) -> Result<report::Report, String> {
         Scenario::Churn => churn::run(opts, wall_start),
         Scenario::Partition => partition::run(opts, wall_start),
         Scenario::Standard => standard::run(opts, wall_start),
+        Scenario::Dissemination => dissemination::run(opts, wall_start),
     }
 }
 

@@ -44,12 +44,19 @@ pub type Delivery = (String, Reliability, Option<Duration>);
 impl Net {
     /// An empty network with the settings of `opts`.
     pub fn new(opts: &Opts, wall_start: Instant) -> Net {
+        Net::configured(opts, wall_start, |_| {})
+    }
+
+    /// An empty network with the settings of `opts`, then changed by `edit`
+    /// (say, the dissemination mode of every node).
+    pub fn configured(opts: &Opts, wall_start: Instant, edit: impl FnOnce(&mut SimConfig)) -> Net {
         let mut config = SimConfig::new(opts.degree, opts.seed);
         config.latency = Latency {
             min: opts.latency_min,
             max: opts.latency_max,
         };
         config.loss = opts.loss;
+        edit(&mut config);
         let mut sim = Sim::new(config);
         sim.set_checks(opts.checks);
         Net {

@@ -22,17 +22,24 @@ Scenarios:
              other for --duration rounds; repaired, then healing time
   standard   the acceptance set: 10,000 nodes of degree 8 join; 100 rounds
              (timed); 50 % fail; a fresh network of the same seed, 80 % fail
+  dissemination
+             the same network (seed, size) built twice, with flooding and
+             with Plumtree; R rounds, then K items from one sender, K from
+             random senders, and K from random senders with a fraction f
+             killed after the first 5: delivery, duplicates, payload RMR,
+             lazy ids, grafts, latency percentiles, side by side
 
 Options (defaults in brackets):
   --nodes N            nodes [1000; standard: 10000]
   --degree D           neighbours per node [8]
   --seed S             seed of every random choice [1]
-  --rounds R           shuffle rounds after the joins [10; standard: 100]
-  --fraction F         share of nodes that fail in `fail` [0.5]
+  --rounds R           shuffle rounds after the joins
+                       [10; standard: 100; dissemination: 3]
+  --fraction F         share of nodes that fail [0.5; dissemination: 0.2]
   --latency-min MS     shortest one-way link latency [10]
   --latency-max MS     longest one-way link latency [50]
   --loss P             probability that a message is lost, breaking its link [0]
-  --items K            items per delivery measurement [20]
+  --items K            items per delivery measurement [20; dissemination: 50]
   --join-interval MS   time between two joins [10]
   --duration R         rounds of churn or partition [churn: 10, partition: 3]
   --interval MS        time between two churn steps [1000]
@@ -58,6 +65,8 @@ pub enum Scenario {
     Partition,
     /// The acceptance set.
     Standard,
+    /// Flooding against Plumtree on the same network.
+    Dissemination,
 }
 
 impl Scenario {
@@ -69,6 +78,7 @@ impl Scenario {
             Scenario::Churn => "churn",
             Scenario::Partition => "partition",
             Scenario::Standard => "standard",
+            Scenario::Dissemination => "dissemination",
         }
     }
 }
@@ -130,6 +140,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         "churn" => Scenario::Churn,
         "partition" => Scenario::Partition,
         "standard" => Scenario::Standard,
+        "dissemination" => Scenario::Dissemination,
         other => return Err(format!("unknown scenario '{other}' (try --help)")),
     };
     let m = options()
@@ -139,17 +150,23 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         return Err(format!("unexpected argument '{extra}'"));
     }
     let standard = scenario == Scenario::Standard;
+    let dissemination = scenario == Scenario::Dissemination;
+    let default_rounds = match scenario {
+        Scenario::Standard => 100,
+        Scenario::Dissemination => 3,
+        _ => 10,
+    };
     let opts = Opts {
         scenario,
         nodes: number(&m, "nodes", if standard { 10_000 } else { 1_000 })?,
         degree: number(&m, "degree", 8)?,
         seed: number(&m, "seed", 1)?,
-        rounds: number(&m, "rounds", if standard { 100 } else { 10 })?,
-        fraction: number(&m, "fraction", 0.5)?,
+        rounds: number(&m, "rounds", default_rounds)?,
+        fraction: number(&m, "fraction", if dissemination { 0.2 } else { 0.5 })?,
         latency_min: millis(number(&m, "latency-min", 10.0)?)?,
         latency_max: millis(number(&m, "latency-max", 50.0)?)?,
         loss: number(&m, "loss", 0.0)?,
-        items: number(&m, "items", 20)?,
+        items: number(&m, "items", if dissemination { 50 } else { 20 })?,
         join_interval: millis(number(&m, "join-interval", 10.0)?)?,
         duration: number(&m, "duration", default_duration(scenario))?,
         interval: millis(number(&m, "interval", 1000.0)?)?,
@@ -254,6 +271,8 @@ mod tests {
         let s = opts("standard");
         assert_eq!((s.nodes, s.rounds, s.json), (10_000, 100, false));
         assert_eq!(opts("partition --json").duration, 3);
+        let d = opts("dissemination");
+        assert_eq!((d.rounds, d.items, d.fraction), (3, 50, 0.2));
     }
 
     #[test]
