@@ -16,8 +16,9 @@
 //! the items this host still has cached, so a host that was cut off pulls
 //! what it missed while some neighbour still has it.
 //!
-//! [`Dissemination::Flood`] turns all of this off (every neighbour eager,
-//! no announcements): the baseline the simulator compares against.
+//! [`Dissemination::Flood`] turns the tree off (every neighbour eager, no
+//! lazy announcements, no prunes): the baseline the simulator compares
+//! against. The digest of a new link and the pulls it leads to stay.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -200,8 +201,9 @@ impl Tree {
     }
 
     /// Queues `ids` (the cache, for a new link) for `peer`'s next IHave.
+    /// Flooding uses it too: a host that was cut off catches up either way.
     pub fn announce(&mut self, peer: PeerId, ids: Vec<ItemId>, now: Instant) {
-        if self.config.mode == Dissemination::Flood || ids.is_empty() {
+        if ids.is_empty() {
             return;
         }
         self.queued.entry(peer).or_default().extend(ids);

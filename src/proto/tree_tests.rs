@@ -162,3 +162,18 @@ fn ids_queued_for_a_neighbour_that_was_banned_meanwhile_are_not_sent() {
         "{later:?}"
     );
 }
+
+#[test]
+fn with_flooding_too_a_new_link_starts_with_the_ids_of_the_cache() {
+    // A host that was cut off catches up whatever the dissemination.
+    let mut cfg: ProtoConfig = config(4, 10);
+    cfg.tree.mode = Dissemination::Flood;
+    let mut rig = Rig::new(cfg);
+    rig.link(2);
+    relay(&mut rig, 2, &item(1, 0), 1);
+    rig.handle(inbound(3, false), 2);
+    assert_eq!(rig.timeout(60), vec![send(3, Message::IHave(ids(&[1])))]);
+    // And what it misses is pulled.
+    rig.receive(3, Message::IHave(ids(&[9])), 70);
+    assert_eq!(rig.timeout(170), vec![send(3, Message::Graft(ids(&[9])))]);
+}
