@@ -342,7 +342,8 @@ mod tests {
     use crate::proto::PeerId;
     use rand::{RngExt, SeedableRng, rngs::StdRng};
 
-    fn bytes_of(msg: &Message) -> Vec<u8> {
+    /// The encoding of `msg`, checked against its announced length.
+    pub(in crate::wire) fn bytes_of(msg: &Message) -> Vec<u8> {
         let mut out = Vec::new();
         encode(msg, &mut out);
         assert_eq!(out.len(), encoded_len(msg));

@@ -31,7 +31,8 @@
 mod common;
 
 use common::{
-    Client, Network, Node, NodeConfig, Notification, Subscribers, after, summary, unique,
+    Client, Network, Node, NodeConfig, Notification, Peer, Subscribers, after, peer_ids, poll,
+    summary, unique, views,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::process::ExitStatusExt;
@@ -88,7 +89,7 @@ fn thirty_nodes_reconnect_and_deliver_after_ten_are_killed_at_once() {
     let mut net = Network::from_nodes(nodes);
     net.wait_connected(CONNECT);
     let everyone: Vec<usize> = (0..N).collect();
-    let connected = poll(after(CONNECT), || {
+    let connected = poll(after(CONNECT), LOOK, || {
         judge(&views(&net.nodes, &ids)?, &everyone, &BTreeSet::new())
     });
     if let Err(problems) = connected {
@@ -138,7 +139,7 @@ fn thirty_nodes_reconnect_and_deliver_after_ten_are_killed_at_once() {
     drop(victims);
 
     let mut failures = Vec::new();
-    let reconnected = poll(kill_time + RECONNECT, || {
+    let reconnected = poll(kill_time + RECONNECT, LOOK, || {
         judge(&views(&net.nodes, &ids)?, &survivors, &killed)
     });
     match reconnected {
@@ -273,111 +274,6 @@ fn start_nodes(rng: &mut u64) -> Vec<Node> {
     nodes
 }
 
-/// Each node's full peer id (64 hex digits), from its start-up line.
-fn peer_ids(nodes: &[Node]) -> Vec<String> {
-    let deadline = after(Duration::from_secs(5));
-    nodes
-        .iter()
-        .enumerate()
-        .map(|(i, node)| {
-            let is_id = |line: &str| matches!(parse_line(line), Some(LogEvent::Id(_)));
-            let line = node
-                .wait_for_log(deadline, is_id)
-                .unwrap_or_else(|| panic!("node{i} logged no 'peer id <hex>' line"));
-            match parse_line(&line) {
-                Some(LogEvent::Id(id)) => id,
-                _ => unreachable!("the line was matched as an id"),
-            }
-        })
-        .collect()
-}
-
-/// A log line this test reads.
-#[derive(Debug, PartialEq, Eq)]
-enum LogEvent {
-    /// The node's own full peer id.
-    Id(String),
-    /// A neighbour (by its short id) was added.
-    Up(String),
-    /// A neighbour (by its short id) was removed.
-    Down(String),
-}
-
-/// Parses the only log lines this test relies on; the message is what
-/// follows the first `"] "` (env_logger's `[TIME LEVEL TARGET] ` prefix):
-///
-/// - `peer id <64 hex digits>`: the node's own id, once at start (`src/node.rs`);
-/// - `peer up: <id> at <addr> (<direction>)`: a peer became a neighbour
-///   (`src/node/driver.rs`, logged once per neighbour until it is down);
-/// - `peer down: <id> (<reason>)`: a neighbour is gone, whether its
-///   connection ended or this host dropped it (`src/node/driver.rs`);
-///
-/// where `<id>` is the short id, the first 16 hex digits of the full one (any
-/// hex prefix of at least 8 digits is accepted and matched as a prefix).
-fn parse_line(line: &str) -> Option<LogEvent> {
-    let (_, message) = line.split_once("] ")?;
-    let hex = |token: &str, min: usize| {
-        (token.len() >= min && token.bytes().all(|b| b.is_ascii_hexdigit()))
-            .then(|| token.to_ascii_lowercase())
-    };
-    let first = |rest: &str| rest.split_whitespace().next().unwrap_or("").to_string();
-    if let Some(rest) = message.strip_prefix("peer id ") {
-        hex(&first(rest), 64).map(LogEvent::Id)
-    } else if let Some(rest) = message.strip_prefix("peer up: ") {
-        hex(&first(rest), 8).map(LogEvent::Up)
-    } else if let Some(rest) = message.strip_prefix("peer down: ") {
-        hex(&first(rest), 8).map(LogEvent::Down)
-    } else {
-        None
-    }
-}
-
-/// A neighbour named in a log: one of the test's nodes, or an id that is
-/// none of theirs (which would mean the log lines changed).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Peer {
-    /// Node index.
-    Node(usize),
-    /// An unknown short id.
-    Unknown(String),
-}
-
-/// The neighbours each of `nodes` has according to its log (`peer up`
-/// minus later `peer down`); `ids` are all full ids by node index. An error
-/// if a log lost lines (it keeps the last 5000), as the view would be wrong.
-fn views(nodes: &[Node], ids: &[String]) -> Result<Vec<BTreeSet<Peer>>, String> {
-    let resolve = |short: String| match ids.iter().position(|id| id.starts_with(&short)) {
-        Some(i) => Peer::Node(i),
-        None => Peer::Unknown(short),
-    };
-    let mut all = Vec::with_capacity(nodes.len());
-    for node in nodes {
-        let mark = node.log_mark();
-        let lines = node.logs();
-        if lines.len() < mark {
-            return Err(format!(
-                "pid {}: {} of {mark} log lines kept; views need them all (log at info)",
-                node.pid(),
-                lines.len()
-            ));
-        }
-        let mut view = BTreeSet::new();
-        for event in lines.iter().filter_map(|line| parse_line(line)) {
-            match event {
-                LogEvent::Id(_) => {}
-                LogEvent::Up(short) => {
-                    view.insert(resolve(short));
-                }
-                LogEvent::Down(short) => {
-                    view.remove(&resolve(short));
-                }
-            }
-        }
-        all.push(view);
-    }
-    Ok(all)
-}
-
 /// Judges the views of the running nodes (`views[k]` belongs to node
 /// `alive[k]`): Ok (a one-line shape) when no view holds a `killed` node or
 /// an unknown id, every node has a live neighbour, and the links that both
@@ -454,18 +350,6 @@ fn judge(
         Ok(shape)
     } else {
         Err(format!("{}; {shape}", problems.join("; ")))
-    }
-}
-
-/// Calls `check` every [`LOOK`] until it is Ok or `deadline` passes (then
-/// its last error).
-fn poll<T>(deadline: Instant, mut check: impl FnMut() -> Result<T, String>) -> Result<T, String> {
-    loop {
-        let result = check();
-        if result.is_ok() || Instant::now() >= deadline {
-            return result;
-        }
-        thread::sleep(LOOK);
     }
 }
 

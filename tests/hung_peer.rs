@@ -57,7 +57,8 @@
 mod common;
 
 use common::{
-    Client, Network, Node, NodeConfig, Notification, Subscribers, after, summary, unique,
+    Client, LogEvent, Network, Node, NodeConfig, Notification, Peer, Subscribers, after,
+    parse_line, peer_ids, poll, summary, unique, views,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
@@ -113,7 +114,7 @@ fn a_stopped_neighbour_is_dropped_routed_around_and_rejoins_after_sigcont() {
 
     // 1. Connected, H has at least two neighbours, views settled.
     net.wait_connected(CONNECT);
-    let formed = poll(after(CONNECT), || {
+    let formed = poll(after(CONNECT), LOOK, || {
         let views = views(&net.nodes, &ids)?;
         let shape = judge(&views, &everyone)?;
         let h_degree = mutual_neighbours(&views, H).len();
@@ -203,7 +204,7 @@ fn a_stopped_neighbour_is_dropped_routed_around_and_rejoins_after_sigcont() {
     );
 
     // 4. The others are one component without H.
-    let repaired = poll(stop_time + last_down + REPAIR, || {
+    let repaired = poll(stop_time + last_down + REPAIR, LOOK, || {
         let all = views(&net.nodes, &ids)?;
         let theirs: Vec<BTreeSet<Peer>> = others.iter().map(|&i| all[i].clone()).collect();
         judge(&theirs, &others)
@@ -245,7 +246,7 @@ fn a_stopped_neighbour_is_dropped_routed_around_and_rejoins_after_sigcont() {
         "hung_peer: SIGCONT to H's first 'peer up': {first_up:?} ({})",
         up.split_once("] ").map_or(up.as_str(), |(_, m)| m)
     );
-    let rejoined = poll(cont_time + REJOIN, || {
+    let rejoined = poll(cont_time + REJOIN, LOOK, || {
         let views = views(&net.nodes, &ids)?;
         let shape = judge(&views, &everyone)?;
         strict(&views, &everyone)?;
@@ -560,105 +561,6 @@ fn stat(line: &str, key: &str) -> u64 {
         .expect("a number")
 }
 
-/// Each node's full peer id (64 hex digits), from its start-up line.
-fn peer_ids(nodes: &[Node]) -> Vec<String> {
-    let deadline = after(SIGNAL);
-    nodes
-        .iter()
-        .enumerate()
-        .map(|(i, node)| {
-            let line = node
-                .wait_for_log(deadline, |l| matches!(parse_line(l), Some(LogEvent::Id(_))))
-                .unwrap_or_else(|| panic!("node{i} logged no 'peer id <hex>' line"));
-            match parse_line(&line) {
-                Some(LogEvent::Id(id)) => id,
-                _ => unreachable!("the line was matched as an id"),
-            }
-        })
-        .collect()
-}
-
-/// The short id the logs show: the first 16 hex digits.
-fn short(id: &str) -> String {
-    id[..16].to_string()
-}
-
-/// A log line this test reads.
-#[derive(Debug, PartialEq, Eq)]
-enum LogEvent {
-    /// The node's own full peer id.
-    Id(String),
-    /// A neighbour (by its short id) was added.
-    Up(String),
-    /// A neighbour (by its short id) was removed.
-    Down(String),
-}
-
-/// Parses `peer id HEX`, `peer up: ID ...` and `peer down: ID ...`; the
-/// message is what follows the first `"] "` (env_logger's prefix).
-fn parse_line(line: &str) -> Option<LogEvent> {
-    let (_, message) = line.split_once("] ")?;
-    let hex = |token: &str, min: usize| {
-        (token.len() >= min && token.bytes().all(|b| b.is_ascii_hexdigit()))
-            .then(|| token.to_ascii_lowercase())
-    };
-    let first = |rest: &str| rest.split_whitespace().next().unwrap_or("").to_string();
-    if let Some(rest) = message.strip_prefix("peer id ") {
-        hex(&first(rest), 64).map(LogEvent::Id)
-    } else if let Some(rest) = message.strip_prefix("peer up: ") {
-        hex(&first(rest), 8).map(LogEvent::Up)
-    } else if let Some(rest) = message.strip_prefix("peer down: ") {
-        hex(&first(rest), 8).map(LogEvent::Down)
-    } else {
-        None
-    }
-}
-
-/// A neighbour named in a log: one of the test's nodes, or an id that is
-/// none of theirs.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Peer {
-    /// Node index.
-    Node(usize),
-    /// An unknown short id.
-    Unknown(String),
-}
-
-/// The neighbours each node has according to its log (`peer up` minus later
-/// `peer down`); an error if a log lost lines.
-fn views(nodes: &[Node], ids: &[String]) -> Result<Vec<BTreeSet<Peer>>, String> {
-    let resolve = |short: String| match ids.iter().position(|id| id.starts_with(&short)) {
-        Some(i) => Peer::Node(i),
-        None => Peer::Unknown(short),
-    };
-    let mut all = Vec::with_capacity(nodes.len());
-    for node in nodes {
-        let mark = node.log_mark();
-        let lines = node.logs();
-        if lines.len() < mark {
-            return Err(format!(
-                "pid {}: {} of {mark} log lines kept; views need them all",
-                node.pid(),
-                lines.len()
-            ));
-        }
-        let mut view = BTreeSet::new();
-        for event in lines.iter().filter_map(|line| parse_line(line)) {
-            match event {
-                LogEvent::Id(_) => {}
-                LogEvent::Up(short) => {
-                    view.insert(resolve(short));
-                }
-                LogEvent::Down(short) => {
-                    view.remove(&resolve(short));
-                }
-            }
-        }
-        all.push(view);
-    }
-    Ok(all)
-}
-
 /// The nodes that `i` counts and that count `i` (`views` by node index).
 fn mutual_neighbours(views: &[BTreeSet<Peer>], i: usize) -> Vec<usize> {
     views[i]
@@ -752,18 +654,6 @@ fn strict(views: &[BTreeSet<Peer>], members: &[usize]) -> Result<(), String> {
     }
 }
 
-/// Calls `check` every [`LOOK`] until it is Ok or `deadline` passes (then
-/// its last error).
-fn poll<T>(deadline: Instant, mut check: impl FnMut() -> Result<T, String>) -> Result<T, String> {
-    loop {
-        let result = check();
-        if result.is_ok() || Instant::now() >= deadline {
-            return result;
-        }
-        thread::sleep(LOOK);
-    }
-}
-
 /// Waits (at most [`SETTLE`]) until every node has [`DEGREE`] neighbours or
 /// the views have not changed for [`STABLE`]; says which, with the
 /// neighbour counts.
@@ -790,4 +680,9 @@ fn settle(net: &Network, ids: &[String]) -> String {
         last = Some((current, since));
         thread::sleep(LOOK);
     }
+}
+
+/// The short id the logs show: the first 16 hex digits.
+fn short(id: &str) -> String {
+    id[..16].to_string()
 }

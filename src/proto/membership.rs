@@ -615,6 +615,12 @@ impl Membership {
             .into_iter()
             .filter(|a| *a != addr)
             .collect();
+        Self::part_with(peer, referral, out);
+    }
+
+    /// Closes the link to `peer` politely: where else to go (a Peers
+    /// referral), that this host stays alive, then the close.
+    fn part_with(peer: PeerId, referral: Vec<SocketAddr>, out: &mut Outbox) {
         out.push(Action::Send {
             to: peer,
             msg: Message::Peers(referral),

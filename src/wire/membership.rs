@@ -196,14 +196,8 @@ fn decode_sample(r: &mut Reader<'_>) -> Result<Vec<SocketAddr>, WireError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{decode, encode, encoded_len};
-
-    fn bytes_of(msg: &Message) -> Vec<u8> {
-        let mut out = Vec::new();
-        encode(msg, &mut out);
-        assert_eq!(out.len(), encoded_len(msg));
-        out
-    }
+    use crate::wire::decode;
+    use crate::wire::tests::bytes_of;
 
     fn addrs(n: usize) -> Vec<SocketAddr> {
         (0..n)

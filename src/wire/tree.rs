@@ -79,14 +79,8 @@ fn decode_ids(r: &mut Reader<'_>) -> Result<Vec<ItemId>, WireError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{decode, encode, encoded_len};
-
-    fn bytes_of(msg: &Message) -> Vec<u8> {
-        let mut out = Vec::new();
-        encode(msg, &mut out);
-        assert_eq!(out.len(), encoded_len(msg));
-        out
-    }
+    use crate::wire::decode;
+    use crate::wire::tests::bytes_of;
 
     fn ids(n: u64) -> Vec<ItemId> {
         (0..n).map(ItemId::from_u64).collect()

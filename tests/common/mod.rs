@@ -13,6 +13,7 @@ pub mod process;
 pub mod proxy;
 pub mod subscribers;
 pub mod verbose;
+pub mod views;
 
 pub use client::{Client, MAX_DATA, Notification, Recv, summary};
 pub use network::{Network, Shape, after, unique};
@@ -20,3 +21,4 @@ pub use process::{Node, NodeConfig, Process, TempDir, run_to_exit};
 pub use proxy::{ConnReport, Proxy};
 pub use subscribers::Subscribers;
 pub use verbose::{HANDSHAKE_LOG, VerboseNode};
+pub use views::{LogEvent, Peer, parse_line, peer_ids, poll, views};

@@ -99,12 +99,7 @@ impl Membership {
     /// Dials one lost neighbour with high priority, so a healed partition
     /// gets a link across even where every host is full.
     pub(super) fn probe<R: Rng>(&mut self, rng: &mut R, out: &mut Outbox) {
-        let candidates: Vec<SocketAddr> = self
-            .lost
-            .iter()
-            .map(|l| l.addr)
-            .filter(|a| self.dialable(a))
-            .collect();
+        let candidates: Vec<SocketAddr> = self.dialable_lost();
         if let Some(&addr) = candidates.choose(rng) {
             self.stats.probes += 1;
             self.dial(addr, Purpose::Probe, true, out);
@@ -117,13 +112,7 @@ impl Membership {
         if self.active.len() < self.config.degree {
             return;
         }
-        let candidates: Vec<SocketAddr> = self
-            .passive
-            .addrs()
-            .iter()
-            .filter(|a| self.dialable(a))
-            .copied()
-            .collect();
+        let candidates: Vec<SocketAddr> = self.dialable_backups();
         if let Some(&addr) = candidates.choose(rng) {
             self.stats.refreshes += 1;
             self.dial(addr, Purpose::Refresh, true, out);
@@ -157,13 +146,7 @@ impl Membership {
         } else {
             self.config.degree - taken
         };
-        let mut candidates: Vec<SocketAddr> = self
-            .passive
-            .addrs()
-            .iter()
-            .filter(|a| self.dialable(a))
-            .copied()
-            .collect();
+        let mut candidates: Vec<SocketAddr> = self.dialable_backups();
         if candidates.is_empty() && isolated {
             // Back-off or not: a host with no neighbour asks with high
             // priority, which full hosts that refused it before grant.
@@ -172,12 +155,7 @@ impl Membership {
         if candidates.is_empty() && isolated {
             // Nothing else known: the neighbours lost to failures, once
             // their back-off is over, without waiting for the next probe.
-            let lost: Vec<SocketAddr> = self
-                .lost
-                .iter()
-                .map(|l| l.addr)
-                .filter(|a| self.dialable(a))
-                .collect();
+            let lost: Vec<SocketAddr> = self.dialable_lost();
             for addr in lost.sample(rng, wanted).copied().collect::<Vec<_>>() {
                 // The bootstrapper is joined again, anyone else probed.
                 let purpose = if Some(addr) == self.bootstrapper {
@@ -226,6 +204,18 @@ impl Membership {
         }
     }
 
+    /// Backups that may be dialed now (see `dialable`).
+    fn dialable_backups(&self) -> Vec<SocketAddr> {
+        let backups = self.passive.addrs().iter();
+        backups.filter(|a| self.dialable(a)).copied().collect()
+    }
+
+    /// Neighbours lost to failures that may be dialed now.
+    fn dialable_lost(&self) -> Vec<SocketAddr> {
+        let lost = self.lost.iter().map(|l| l.addr);
+        lost.filter(|a| self.dialable(a)).collect()
+    }
+
     /// Backups worth a high-priority dial whatever their back-off: not
     /// being dialed, not neighbours, not banned.
     fn stubborn_candidates(&self) -> Vec<SocketAddr> {
@@ -264,15 +254,7 @@ impl Membership {
         referral.retain(|a| *a != newcomer && *a != n.addr);
         referral.insert(0, newcomer);
         referral.truncate(MAX_PEERS_PER_MESSAGE / 4);
-        out.push(Action::Send {
-            to: victim,
-            msg: Message::Peers(referral),
-        });
-        out.push(Action::Send {
-            to: victim,
-            msg: Message::Disconnect { alive: true },
-        });
-        out.push(Action::Disconnect(victim));
+        Self::part_with(victim, referral, out);
         self.insert_passive(n.addr, &[], rng);
         let until = now + self.jittered(self.config.backoff, rng);
         self.extend_backoff(n.addr, until);
