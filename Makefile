@@ -87,3 +87,47 @@ fuzz:
 
 clean:
 	$(CARGO) clean
+
+## demo-netns: three hosts in three network namespaces (needs root and iproute2), configured
+##             with config/three-hosts/; one item announced at host b arrives at a and c
+.PHONY: demo-netns install
+demo-netns:
+	bash scripts/demo-netns.sh
+
+## install: release build, then gossipd, gossip-cli (and gossip-share, if built) to $(BINDIR),
+##          the systemd unit to $(UNITDIR), the default config to $(SYSCONFDIR)/gossipd/ (an
+##          existing one is kept) and the docs and example configs to $(DOCDIR). DESTDIR is
+##          prepended to every path (for packaging), e.g. make install DESTDIR=/tmp/pkg PREFIX=/usr
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SYSCONFDIR ?= $(PREFIX)/etc
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+DOCDIR ?= $(PREFIX)/share/doc/gossipd
+RELEASE ?= target/release
+install: build
+	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(UNITDIR)" "$(DESTDIR)$(SYSCONFDIR)/gossipd" \
+		"$(DESTDIR)$(DOCDIR)/three-hosts"
+	install -m 0755 $(RELEASE)/gossipd $(RELEASE)/gossip-cli "$(DESTDIR)$(BINDIR)/"
+	if [ -x $(RELEASE)/gossip-share ]; then \
+		install -m 0755 $(RELEASE)/gossip-share "$(DESTDIR)$(BINDIR)/"; fi
+	sed -e 's|/usr/local/bin/|$(BINDIR)/|g' -e 's|/usr/local/etc/|$(SYSCONFDIR)/|g' \
+		-e 's|/usr/local/share/doc/gossipd/|$(DOCDIR)/|g' contrib/gossipd.service \
+		> "$(DESTDIR)$(UNITDIR)/gossipd.service.tmp"
+	chmod 0644 "$(DESTDIR)$(UNITDIR)/gossipd.service.tmp"
+	mv "$(DESTDIR)$(UNITDIR)/gossipd.service.tmp" "$(DESTDIR)$(UNITDIR)/gossipd.service"
+	@if [ -e "$(DESTDIR)$(SYSCONFDIR)/gossipd/gossipd.ini" ]; then \
+		echo "keeping $(DESTDIR)$(SYSCONFDIR)/gossipd/gossipd.ini (the new default is in $(DOCDIR))"; \
+	else \
+		echo "install -m 0644 config/gossipd.ini $(DESTDIR)$(SYSCONFDIR)/gossipd/gossipd.ini"; \
+		install -m 0644 config/gossipd.ini "$(DESTDIR)$(SYSCONFDIR)/gossipd/gossipd.ini"; \
+	fi
+	install -m 0644 README.md CHANGELOG.md config/gossipd.ini "$(DESTDIR)$(DOCDIR)/"
+	install -m 0644 config/three-hosts/*.ini "$(DESTDIR)$(DOCDIR)/three-hosts/"
+
+## bench-share: release build, then gossip-share's download benchmark: a 200 MB file on
+##              loopback from 2 holders, from 1 holder, and over one plain TCP connection
+##              (the floor); prints MB/s for each (about 30 s; see docs/SHARE.md)
+.PHONY: bench-share
+bench-share:
+	$(CARGO) build --release --bin gossip-share
+	target/release/gossip-share bench

@@ -8,7 +8,9 @@
 #   3. waits until the network is connected: a `gossip-cli subscribe` of probe
 #      type 9 runs on nodes 2-5 while node 1 announces probes until all arrive;
 #   4. subscribes nodes 2-5 to type 42, announces ONE item "hello from node 1"
-#      at node 1 and prints what every node received.
+#      at node 1 and prints what every node received;
+#   5. prints node 1's `gossip-cli status` and `gossip-cli peers` (the status
+#      extension of the API, types 510/511).
 #
 # Exits 0 only when all four nodes got the item. Every process it started is
 # stopped on exit (also on failure or Ctrl-C); the logs stay in a temp dir
@@ -190,6 +192,12 @@ for i in $(seq 2 "$NODES"); do
         echo "node $i got nothing ($(tail -n 1 "$LOGDIR/sub$i.out"))"
     fi
 done
+
+# --- 5. what node 1 reports about itself ----------------------------------
+say "gossip-cli status --api 127.0.0.1:${API[1]}"
+cli status --api "127.0.0.1:${API[1]}" || fail "gossip-cli status failed at node 1"
+say "gossip-cli peers --api 127.0.0.1:${API[1]}"
+cli peers --api "127.0.0.1:${API[1]}" || fail "gossip-cli peers failed at node 1"
 
 if [ "$got" = $((NODES - 1)) ]; then
     say "OK: all $got nodes received the item"

@@ -8,6 +8,7 @@
 //! `[gossip]` become warnings, because a typo there would otherwise silently
 //! leave a default in force.
 
+pub mod effective;
 mod endpoint;
 pub mod ini;
 mod key;
@@ -20,6 +21,7 @@ use std::time::Duration;
 
 use crate::proto::Dissemination;
 
+pub use effective::Effective;
 pub use endpoint::Endpoint;
 use ini::{IniError, ReadError};
 pub use key::{Key, ValueError};

@@ -51,7 +51,10 @@ use rand::RngExt;
 
 use crate::proto::PeerId;
 
+mod host_auth;
 pub mod pow;
+
+pub use host_auth::HostAuth;
 
 /// Largest key file [`Identity::load`] reads: a real one is about 200 bytes,
 /// so anything near this is not a key file.

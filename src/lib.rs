@@ -31,16 +31,51 @@
 //!
 //! # Example
 //!
-//! ```no_run
-//! use gossipd::{Config, Node, DataType, Ttl};
+//! Two nodes on loopback, the second joining through the first; an item
+//! announced at the first arrives at the second, whose subscriber judges it
+//! valid (so the second would spread it further). Port 0 lets the system pick
+//! free ports; the light `pow_difficulty` keeps the nodes' temporary
+//! identities quick to make (a real host has a `hostkey` file instead).
 //!
-//! let node = Node::start(&Config::default()).expect("start");
-//! let sub = node.subscribe(DataType(7));
-//! node.announce(Ttl(0), DataType(7), b"hello").expect("announce");
-//! for n in sub.notifications().iter() {
-//!     sub.validate(n.msg_id, true).expect("validate");
-//! }
+//! ```rust
+//! use std::time::{Duration, Instant};
+//!
+//! use gossipd::config::Endpoint;
+//! use gossipd::{Config, DataType, Node, Ttl};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = Config {
+//!     p2p_address: "127.0.0.1:0".parse()?,
+//!     pow_difficulty: 8,
+//!     ..Config::default()
+//! };
+//! let first = Node::start(&config)?;
+//! let second = Node::start(&Config {
+//!     bootstrapper: Some(Endpoint::from(first.p2p_address())),
+//!     ..config
+//! })?;
+//! let subscriber = second.subscribe(DataType(7));
+//!
+//! // Joining takes a moment: announce until an item arrives.
+//! let deadline = Instant::now() + Duration::from_secs(20);
+//! let notification = loop {
+//!     first.announce(Ttl(0), DataType(7), b"hello")?;
+//!     match subscriber.notifications().recv_timeout(Duration::from_millis(200)) {
+//!         Ok(notification) => break notification,
+//!         Err(e) if Instant::now() >= deadline => return Err(e.into()),
+//!         Err(_) => continue,
+//!     }
+//! };
+//! assert_eq!(&notification.data[..], b"hello");
+//! subscriber.validate(notification.msg_id, true)?;
+//! second.shutdown();
+//! first.shutdown();
+//! # Ok(())
+//! # }
 //! ```
+//!
+//! The daemon, `gossipd`, is this plus [`api::ApiServer`] (the TCP API for
+//! modules in other processes) and the command line of [`options`].
 
 pub mod api;
 pub mod client;

@@ -23,7 +23,7 @@ use rand::rngs::StdRng;
 
 use crate::client::{Client, ClientError, announce_event};
 use crate::config::{Config, Endpoint};
-use crate::identity::{Identity, KeyError};
+use crate::identity::{HostAuth, Identity, KeyError};
 use crate::net::{ConnContext, Listener, NetEvent, PaceConfig};
 use crate::proto::membership::MembershipStats;
 use crate::proto::{ClientId, Core, DataType, Event, PeerId, ProtoConfig, Stats, TreeStats, Ttl};
@@ -46,6 +46,8 @@ pub enum NodeEvent {
     Neighbours(Sender<Vec<NeighbourInfo>>),
     /// Asks for the counters.
     Stats(Sender<NodeStats>),
+    /// Asks for the counters and both views at one moment.
+    Status(Sender<NodeStatus>),
     /// Stop: close every connection and end the node thread.
     Shutdown,
 }
@@ -63,7 +65,37 @@ pub struct NeighbourInfo {
     pub age: Duration,
 }
 
+/// A node's state at one moment, as [`Node::status`] reports it (the API's
+/// STATUS REPLY is built from it; see [`crate::api::status`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeStatus {
+    /// This host's identity.
+    pub peer_id: PeerId,
+    /// Where its P2P listener is bound.
+    pub p2p_addr: SocketAddr,
+    /// Time since the node started.
+    pub uptime: Duration,
+    /// The counters.
+    pub stats: NodeStats,
+    /// The current neighbours (the active view).
+    pub neighbours: Vec<NeighbourInfo>,
+    /// The backup addresses (the passive view); their peer ids are unknown.
+    pub passive: Vec<SocketAddr>,
+}
+
 /// What a node did so far: the core's counters and the node thread's own.
+///
+/// Its `Display` is the `stats:` line gossipd logs at shutdown: `key=value`
+/// pairs, always the same keys in the same order.
+///
+/// ```rust
+/// use gossipd::NodeStats;
+///
+/// let stats = NodeStats::default();
+/// let line = stats.to_string();
+/// assert!(line.starts_with("neighbours=0 announced=0 received=0 "));
+/// assert!(line.contains(" p2p_bytes_out=0 "));
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NodeStats {
     /// The protocol core's counters.
@@ -137,6 +169,34 @@ impl fmt::Display for NodeStats {
 }
 
 /// Why a node could not start.
+///
+/// Each variant displays as one line naming what failed, as `gossipd` prints
+/// it before exiting with status 1.
+///
+/// ```rust
+/// use gossipd::config::Endpoint;
+/// use gossipd::{Config, Node, StartError};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = Config {
+///     p2p_address: "127.0.0.1:0".parse()?,
+///     pow_difficulty: 8,
+///     ..Config::default()
+/// };
+/// let first = Node::start(&config)?;
+/// // A second node on the first one's port cannot bind it.
+/// let taken = Config {
+///     p2p_address: Endpoint::from(first.p2p_address()),
+///     ..config
+/// };
+/// match Node::start(&taken) {
+///     Err(error @ StartError::Bind { .. }) => println!("{error}"),
+///     Err(other) => panic!("unexpected error: {other}"),
+///     Ok(_) => panic!("two listeners on one port"),
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub enum StartError {
     /// An address did not resolve.
@@ -191,6 +251,36 @@ impl fmt::Display for StartError {
 impl std::error::Error for StartError {}
 
 /// A running node. Dropping it shuts it down.
+///
+/// Start one with [`Node::start`]; talk to it through [`Client`]s
+/// ([`Node::client`], [`Node::subscribe`]) or directly ([`Node::announce`]).
+/// The crate-level example shows two nodes passing an item.
+///
+/// ```rust
+/// use gossipd::{Config, DataType, Node, Ttl};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = Config {
+///     // Port 0: the system picks a free port, `p2p_address()` tells which.
+///     p2p_address: "127.0.0.1:0".parse()?,
+///     // A light proof of work for the temporary identity (no `hostkey`).
+///     pow_difficulty: 8,
+///     ..Config::default()
+/// };
+/// let node = Node::start(&config)?;
+/// println!("peer {} listening on {}", node.peer_id(), node.p2p_address());
+/// assert_ne!(node.p2p_address().port(), 0);
+///
+/// // No bootstrapper: the first host of a new network, alone for now. An
+/// // item announced now is kept and goes to the first neighbour.
+/// assert!(node.neighbours().is_empty());
+/// node.announce(Ttl(0), DataType(1), b"for whoever joins")?;
+/// let stats = node.stats().expect("the node is running");
+/// assert_eq!(stats.neighbours, 0);
+/// node.shutdown();
+/// # Ok(())
+/// # }
+/// ```
 pub struct Node {
     peer_id: PeerId,
     p2p_addr: SocketAddr,
@@ -202,6 +292,34 @@ pub struct Node {
 
 /// A cheap, cloneable way to reach a running node from other threads (the
 /// API server holds one). Calls fail or come back empty once the node stopped.
+///
+/// ```rust
+/// use gossipd::{ClientError, Config, DataType, Node, Ttl};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = Config {
+///     p2p_address: "127.0.0.1:0".parse()?,
+///     pow_difficulty: 8,
+///     ..Config::default()
+/// };
+/// let node = Node::start(&config)?;
+/// let handle = node.handle();
+/// let worker = std::thread::spawn(move || {
+///     handle.announce(Ttl(2), DataType(3), b"from another thread")?;
+///     Ok::<_, ClientError>(handle)
+/// });
+/// let handle = worker.join().expect("the worker does not panic")?;
+/// assert!(handle.stats().is_some());
+///
+/// node.shutdown();
+/// assert_eq!(handle.stats(), None);
+/// assert_eq!(
+///     handle.announce(Ttl(0), DataType(3), b"too late"),
+///     Err(ClientError::NodeStopped)
+/// );
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct NodeHandle {
     node_tx: NodeTx,
@@ -247,6 +365,12 @@ impl NodeHandle {
         self.ask(NodeEvent::Stats)
     }
 
+    /// The node's identity, uptime, counters and views, taken at one moment
+    /// (None once the node stopped).
+    pub fn status(&self) -> Option<NodeStatus> {
+        self.ask(NodeEvent::Status)
+    }
+
     /// Sends a question to the node thread and waits (up to 2 s) for the answer.
     fn ask<T>(&self, question: impl FnOnce(Sender<T>) -> NodeEvent) -> Option<T> {
         let (tx, rx) = bounded(1);
@@ -275,8 +399,13 @@ impl Node {
         let peer_id = identity.peer_id();
         let (node_tx, inbox) = inbox::queues();
         let network_key = config.network_key.as_ref().map(|k| *k.as_bytes());
-        let local = Local::new(identity, p2p_addr, network_key, config.pow_difficulty)
-            .map_err(|e| StartError::Transport(e.to_string()))?;
+        let local = Local::new(
+            identity.clone(),
+            p2p_addr,
+            network_key,
+            config.pow_difficulty,
+        )
+        .map_err(|e| StartError::Transport(e.to_string()))?;
         let max_connections = 4 * config.degree + 16;
         let mut proto = ProtoConfig::new(config.degree, config.cache_size);
         let ctx = ConnContext::new(
@@ -291,11 +420,15 @@ impl Node {
         proto.ban_time = config.ban_time;
         proto.keepalive_timeout = config.keepalive_timeout;
         proto.tree.mode = config.dissemination;
+        proto.auth = Some(HostAuth::for_identity(identity.clone()));
+        proto.wall_clock_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
         let max_pending = proto.max_pending;
         let core_rng = StdRng::from_rng(&mut rng);
         let core = Core::new(proto, peer_id, p2p_addr, core_rng, Instant::now());
         let subscriptions = Subscriptions::default();
-        let driver = driver::Driver::new(core, inbox, ctx.clone(), subscriptions.clone());
+        let driver = driver::Driver::new(core, inbox, ctx.clone(), subscriptions.clone(), p2p_addr);
         let thread = std::thread::Builder::new()
             .name("node".into())
             .spawn(move || driver.run())
@@ -362,6 +495,11 @@ impl Node {
     /// The node's counters (None once it stopped).
     pub fn stats(&self) -> Option<NodeStats> {
         self.handle.stats()
+    }
+
+    /// The node's identity, uptime, counters and views (None once it stopped).
+    pub fn status(&self) -> Option<NodeStatus> {
+        self.handle.status()
     }
 
     /// Stops accepting, closes every connection and waits (up to about a

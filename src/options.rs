@@ -6,11 +6,11 @@
 //! [`Config::set`] as file values, so both accept exactly the same things.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use getopts::{Fail, Matches, Options};
 
-use crate::config::{Config, ConfigError, Key, Loaded, ValueError, quote};
+use crate::config::{Config, ConfigError, Effective, Key, Loaded, ValueError, quote};
 
 /// What the command line asks for.
 #[derive(Debug)]
@@ -21,8 +21,10 @@ pub enum Command {
     Help(String),
     /// Print this version line and exit successfully.
     Version(String),
-    /// Print the effective settings (see [`Config::to_ini`]) and exit successfully.
-    CheckConfig(Loaded),
+    /// `--check-config`: check the settings as start-up would ([`Effective::check`]),
+    /// print them ([`Effective::render`]) and exit: 0 when they are usable, 2
+    /// otherwise.
+    CheckConfig(Effective),
     /// `--generate-key FILE`: write a new host key with its proof of work to
     /// `path` (never over an existing file) and exit.
     GenerateKey {
@@ -104,19 +106,22 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
     if let Some(argument) = matches.free.first() {
         return Err(UsageError::UnexpectedArgument(argument.clone()));
     }
-    let mut loaded = match matches.opt_str("config") {
-        Some(path) => Config::load(Path::new(&path))?,
+    let file = matches.opt_str("config").map(PathBuf::from);
+    let mut loaded = match &file {
+        Some(path) => Config::load(path)?,
         None => Loaded {
             config: Config::default(),
             warnings: Vec::new(),
         },
     };
-    apply_overrides(&matches, &mut loaded.config)?;
+    let overridden = apply_overrides(&matches, &mut loaded.config)?;
     if let Some(command) = key_command(&matches, loaded.config.pow_difficulty)? {
         return Ok(command);
     }
     if matches.opt_present("check-config") {
-        Ok(Command::CheckConfig(loaded))
+        let Loaded { config, warnings } = loaded;
+        let effective = Effective::new(config, warnings, file.as_deref(), &overridden);
+        Ok(Command::CheckConfig(effective))
     } else {
         Ok(Command::Run(loaded))
     }
@@ -149,6 +154,7 @@ fn key_command(matches: &Matches, difficulty: u32) -> Result<Option<Command>, Us
 /// The full `--help` text: every option with its default.
 pub fn usage() -> String {
     let brief = "Usage: gossipd [-c CONFIG.ini] [OPTIONS]\n\
+        \x20      gossipd -c CONFIG.ini --check-config [OPTIONS]\n\
         \x20      gossipd [-c CONFIG.ini] --generate-key FILE [--pow-difficulty BITS]\n\
         \x20      gossipd [-c CONFIG.ini] --add-proof-of-work FILE [--pow-difficulty BITS]\n\n\
         A gossip daemon: local modules announce and subscribe over a TCP API; daemons\n\
@@ -157,7 +163,8 @@ pub fn usage() -> String {
     format!(
         "{}\nExit status: 0 after a clean shutdown (SIGINT or SIGTERM), 2 for a bad\n\
          command line or config file, 1 for any other failure to start (or, with\n\
-         --generate-key and --add-proof-of-work, to write the key file).\n",
+         --generate-key and --add-proof-of-work, to write the key file). With\n\
+         --check-config: 0 when the settings would start, 2 when not.\n",
         options().usage(brief)
     )
 }
@@ -188,7 +195,9 @@ fn options() -> Options {
     options.optflag(
         "",
         "check-config",
-        "load and check the configuration, print the effective settings and exit",
+        "check the settings as start-up would (config, options, hostkey file, \
+         addresses; nothing is bound), print every key with its effective value \
+         as INI and exit: 0 if gossipd would start with them, 2 if not",
     );
     options.optopt(
         "",
@@ -223,8 +232,10 @@ fn default_text(key: Key, defaults: &Config) -> String {
     }
 }
 
-/// Applies the options that mirror config keys, in [`Key::ALL`] order.
-fn apply_overrides(matches: &Matches, config: &mut Config) -> Result<(), UsageError> {
+/// Applies the options that mirror config keys, in [`Key::ALL`] order, and
+/// returns the keys they set.
+fn apply_overrides(matches: &Matches, config: &mut Config) -> Result<Vec<Key>, UsageError> {
+    let mut overridden = Vec::new();
     for key in Key::ALL {
         if let Some(value) = matches.opt_str(key.option()) {
             config
@@ -233,9 +244,10 @@ fn apply_overrides(matches: &Matches, config: &mut Config) -> Result<(), UsageEr
                     option: format!("--{}", key.option()),
                     error,
                 })?;
+            overridden.push(key);
         }
     }
-    Ok(())
+    Ok(overridden)
 }
 
 /// Rewords getopts' failures as one line naming the option the way it is typed.
@@ -345,9 +357,23 @@ mod tests {
     }
 
     #[test]
-    fn check_config_returns_the_loaded_settings() {
-        match parse(&args("--check-config --degree 9")) {
-            Ok(Command::CheckConfig(loaded)) => assert_eq!(loaded.config.degree, 9),
+    fn check_config_returns_the_settings_and_their_sources() {
+        use crate::config::effective::Source;
+        let path = temp_config("check.ini", "[gossip]\ncache_size = 30\n");
+        let parsed = parse(&args(&format!(
+            "--check-config --degree 9 -c {}",
+            path.display()
+        )));
+        std::fs::remove_file(&path).expect("file was just created");
+        match parsed {
+            Ok(Command::CheckConfig(effective)) => {
+                assert_eq!(effective.config.degree, 9);
+                assert_eq!(effective.config.cache_size, 30);
+                assert_eq!(effective.file.as_deref(), Some(path.as_path()));
+                assert_eq!(effective.source(Key::Degree), Source::Option);
+                assert_eq!(effective.source(Key::CacheSize), Source::File(2));
+                assert_eq!(effective.source(Key::PeerQueue), Source::Default);
+            }
             other => panic!("gave {other:?}"),
         }
     }

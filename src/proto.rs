@@ -19,6 +19,9 @@
 //! - [`tree`]: Plumtree's eager and lazy push: which neighbours get an item
 //!   in full, which get its id, and pulling what was announced but did not
 //!   come.
+//! - [`origin`]: who announced an item and when: origin keys, signatures
+//!   (checked once per item, before it counts as seen), per-origin sequence
+//!   numbers and the hybrid logical clock.
 //! - [`validation`]: items waiting for the verdicts of the local clients that
 //!   were notified of them, with message ids and a deadline (SPEC §4).
 //!
@@ -38,6 +41,7 @@
 pub mod accounting;
 pub mod broadcast;
 pub mod membership;
+pub mod origin;
 pub mod tree;
 pub mod validation;
 
@@ -51,11 +55,16 @@ mod membership_tests;
 #[cfg(test)]
 mod net_tests;
 #[cfg(test)]
+mod origin_tests;
+#[cfg(test)]
 mod tree_tests;
 mod types;
 
 pub use self::accounting::{AccountingConfig, BanReason};
 pub use self::core::{Core, ProtoConfig, Stats};
+pub use self::origin::{
+    ChecksumAuth, Hlc, HlcClock, ItemAuth, ItemSignature, OriginKey, OriginProof,
+};
 pub use self::tree::{Dissemination, TreeConfig, TreeStats};
 pub use self::types::{
     Action, ClientId, DataType, Event, Item, ItemId, Message, Misbehaviour, MsgId, PeerId, Shuffle,

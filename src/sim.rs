@@ -89,7 +89,10 @@
 //! measures it (largest component, degree distributions, asymmetric links,
 //! clustering, average path, isolated nodes). [`HealingWatch`] times the
 //! healing after a failure, [`reliability`] counts the deliveries of a batch
-//! of items, and [`Sim::check_invariants`] checks the overlay's invariants
+//! of items, [`hops`] the links their first copies crossed (the engine
+//! records, per first delivery, the sender and its hop count plus one),
+//! [`copies`] the item copies received (payload redundancy), and
+//! [`Sim::check_invariants`] checks the overlay's invariants
 //! ([`invariants`] defines them, and when links must be symmetric), also
 //! periodically while running ([`Sim::set_checks`]).
 
@@ -112,6 +115,8 @@ mod queue;
 #[cfg(test)]
 mod engine_tests;
 #[cfg(test)]
+mod hops_tests;
+#[cfg(test)]
 mod scenario_tests;
 
 pub use self::config::{Latency, SimConfig, shuffle_round, sim_proto_config};
@@ -121,8 +126,8 @@ pub use self::graph::Graph;
 pub use self::ids::{ItemIx, NodeIx};
 pub use self::invariants::{InvariantError, Violation};
 pub use self::measure::{
-    Healing, HealingWatch, Reliability, announce_batch, full_degree_share, reliability,
-    run_until_quiet,
+    Healing, HealingWatch, Hops, Reliability, announce_batch, copies, full_degree_share, hops,
+    reliability, run_until_delivered, run_until_quiet,
 };
 pub use self::metrics::{Distribution, Metrics};
 pub use self::node::{Announced, Delivery};

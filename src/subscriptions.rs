@@ -135,7 +135,7 @@ impl Subscriptions {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::MsgId;
+    use crate::proto::{Hlc, MsgId, PeerId};
     use crossbeam_channel::bounded;
     use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -144,6 +144,9 @@ mod tests {
             msg_id: MsgId(1),
             data_type: DataType(data_type),
             data: Arc::from(&b"hi"[..]),
+            origin: PeerId::from_u64(9),
+            seq: 1,
+            hlc: Hlc(1),
         }
     }
 

@@ -8,7 +8,7 @@
 //! | -------- | ------------------------------------------------------------------- |
 //! | GetPeers | tag `1`                                                             |
 //! | Peers    | tag `2`, count u8 (≤ 64), then `count` addresses                    |
-//! | Item     | tag `3`, id 16 bytes, ttl u8, data type u16, data (rest, ≤ 65527)   |
+//! | Item     | tag `3`, origin (key or per-link slot), seq, hlc, ttl u8, data type u16, signature 64 bytes, data (rest, ≤ 65527): see [`item`] |
 //! | tags 4–9 | the membership messages, see [`membership`]                         |
 //! | 10–12    | the dissemination messages, see [`tree`]                            |
 //! | address  | family u8 (`4` or `6`), IP (4 or 16 bytes), port u16                |
@@ -24,6 +24,11 @@
 //!   | -- Item --------------> |   (either side, any time)
 //! ```
 //!
+//! Items are compressed per link (an origin's key crosses a link once, then
+//! a slot stands for it), so each direction of a link has its coder state:
+//! [`LinkEncoder`] and [`LinkDecoder`]. [`encode`] and [`decode`] code one
+//! message as the first of a fresh link.
+//!
 //! Decoding is total and strict: an unknown tag, a truncated field, bytes
 //! after a complete message, more than 64 addresses, an unknown address
 //! family, too much item data, a wrong magic or an unsupported version are
@@ -33,17 +38,19 @@
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
 
 mod hello;
+pub mod item;
 pub mod membership;
 pub mod tree;
+mod varint;
 
 pub use hello::{HELLO_MAGIC, Hello, decode_hello, encode_hello};
 pub use membership::{MAX_SHUFFLE_SAMPLE, MAX_WALK_PATH};
 pub use tree::MAX_IDS_PER_MESSAGE;
 
-use crate::proto::{DataType, Item, ItemId, Message, Ttl};
+use crate::proto::Message;
+use item::{ItemDecoder, ItemEncoder, MAX_ITEM_HEADER_LEN};
 
 /// Largest item data carried by one [`Message::Item`]; equal to the API's
 /// largest data field, so every announced item fits.
@@ -51,19 +58,19 @@ pub const MAX_ITEM_DATA: usize = 65527;
 /// Most addresses in one [`Message::Peers`].
 pub const MAX_PEERS_PER_MESSAGE: usize = 64;
 /// Hard limit on one frame body; the transport refuses longer frames before
-/// allocating. The largest message (an Item) is 65,547 bytes.
+/// allocating. The largest message (an Item with its origin key) is 65,645
+/// bytes.
 pub const MAX_FRAME_LEN: usize = 70_000;
 /// The version this build speaks, sent in [`Hello`]. Version 2 is the first
-/// with encrypted, authenticated connections.
-pub const PROTOCOL_VERSION: u8 = 3;
+/// with encrypted, authenticated connections, 3 the first with HyParView and
+/// Plumtree, 4 the first with signed items.
+pub const PROTOCOL_VERSION: u8 = 4;
 
 const TAG_GET_PEERS: u8 = 1;
 const TAG_PEERS: u8 = 2;
-const TAG_ITEM: u8 = 3;
+pub(crate) const TAG_ITEM: u8 = 3;
 const FAMILY_V4: u8 = 4;
 const FAMILY_V6: u8 = 6;
-/// Bytes of an item before its data: tag, id, ttl, data type.
-const ITEM_HEADER_LEN: usize = 1 + 16 + 1 + 2;
 /// Smallest encoded address (an IPv4 one).
 const MIN_ADDR_LEN: usize = 1 + 4 + 2;
 
@@ -113,6 +120,20 @@ pub enum WireError {
     UnknownFlags(u8),
     /// A Hello with a version this build does not speak.
     UnsupportedVersion(u8),
+    /// A variable-length integer longer than needed or beyond 64 bits.
+    BadVarint {
+        /// The field being read.
+        field: &'static str,
+    },
+    /// An Item naming an origin slot beyond the table, or one no key was
+    /// sent for on this link.
+    BadOriginSlot(u8),
+    /// A list of item ids not in its one canonical form (sorted, runs
+    /// merged, no empty run).
+    NotCanonical {
+        /// The list.
+        field: &'static str,
+    },
 }
 
 impl fmt::Display for WireError {
@@ -150,46 +171,33 @@ impl fmt::Display for WireError {
                 f,
                 "unsupported protocol version {v} (this build speaks {PROTOCOL_VERSION})"
             ),
+            WireError::BadVarint { field } => write!(f, "malformed variable-length {field}"),
+            WireError::BadOriginSlot(slot) => {
+                write!(
+                    f,
+                    "origin slot {slot} is beyond the table or was never assigned"
+                )
+            }
+            WireError::NotCanonical { field } => {
+                write!(f, "{field} not sorted or not in its shortest form")
+            }
         }
     }
 }
 
 impl std::error::Error for WireError {}
 
-/// Appends the encoding of `msg` to `out`.
+/// Appends the encoding of `msg` to `out` as the first message of a link.
 ///
 /// A Peers message carries at most its first [`MAX_PEERS_PER_MESSAGE`]
 /// addresses; item data must not exceed [`MAX_ITEM_DATA`] (the API codec
 /// refuses longer data, so the core never holds any).
 pub fn encode(msg: &Message, out: &mut Vec<u8>) {
-    out.reserve(encoded_len(msg));
-    match msg {
-        Message::GetPeers => out.push(TAG_GET_PEERS),
-        Message::Peers(addrs) => {
-            let addrs = &addrs[..addrs.len().min(MAX_PEERS_PER_MESSAGE)];
-            out.push(TAG_PEERS);
-            // At most MAX_PEERS_PER_MESSAGE (64), so it fits in a u8.
-            out.push(addrs.len() as u8);
-            for addr in addrs {
-                encode_addr(addr, out);
-            }
-        }
-        Message::Item(item) => {
-            debug_assert!(item.data.len() <= MAX_ITEM_DATA, "item data too long");
-            out.push(TAG_ITEM);
-            out.extend_from_slice(&item.id.0);
-            out.push(item.ttl.0);
-            out.extend_from_slice(&item.data_type.0.to_be_bytes());
-            out.extend_from_slice(&item.data);
-        }
-        other => {
-            let known = membership::encode(other, out) || tree::encode(other, out);
-            debug_assert!(known, "a message without an encoding");
-        }
-    }
+    LinkEncoder::default().encode(msg, out);
 }
 
-/// The exact number of bytes [`encode`] appends for `msg`.
+/// The number of bytes [`encode`] appends for `msg`: the most a
+/// [`LinkEncoder`] ever needs for it.
 pub fn encoded_len(msg: &Message) -> usize {
     match msg {
         Message::GetPeers => 1,
@@ -197,27 +205,70 @@ pub fn encoded_len(msg: &Message) -> usize {
             let addrs = &addrs[..addrs.len().min(MAX_PEERS_PER_MESSAGE)];
             2 + addrs.iter().map(addr_len).sum::<usize>()
         }
-        Message::Item(item) => ITEM_HEADER_LEN + item.data.len(),
+        Message::Item(item) => MAX_ITEM_HEADER_LEN + item.data.len(),
         other => membership::encoded_len(other)
             .or_else(|| tree::encoded_len(other))
             .unwrap_or(0),
     }
 }
 
-/// Decodes one frame body into a message.
+/// Decodes one frame body as the first message of a link.
 pub fn decode(body: &[u8]) -> Result<Message, WireError> {
-    let mut r = Reader::new(body);
-    let msg = match r.u8("tag")? {
-        TAG_GET_PEERS => Message::GetPeers,
-        TAG_PEERS => Message::Peers(decode_peers(&mut r)?),
-        TAG_ITEM => Message::Item(decode_item(&mut r)?),
-        tag => match membership::decode(tag, &mut r).or_else(|| tree::decode(tag, &mut r)) {
-            Some(msg) => msg?,
-            None => return Err(WireError::UnknownTag(tag)),
-        },
-    };
-    r.finish()?;
-    Ok(msg)
+    LinkDecoder::default().decode(body)
+}
+
+/// Encodes the messages of one direction of a link, in order.
+#[derive(Debug, Default)]
+pub struct LinkEncoder {
+    items: ItemEncoder,
+}
+
+impl LinkEncoder {
+    /// Appends the encoding of `msg` (see [`encode`]).
+    pub fn encode(&mut self, msg: &Message, out: &mut Vec<u8>) {
+        out.reserve(encoded_len(msg));
+        match msg {
+            Message::GetPeers => out.push(TAG_GET_PEERS),
+            Message::Peers(addrs) => {
+                let addrs = &addrs[..addrs.len().min(MAX_PEERS_PER_MESSAGE)];
+                out.push(TAG_PEERS);
+                // At most MAX_PEERS_PER_MESSAGE (64), so it fits in a u8.
+                out.push(addrs.len() as u8);
+                for addr in addrs {
+                    encode_addr(addr, out);
+                }
+            }
+            Message::Item(item) => self.items.encode(item, out),
+            other => {
+                let known = membership::encode(other, out) || tree::encode(other, out);
+                debug_assert!(known, "a message without an encoding");
+            }
+        }
+    }
+}
+
+/// Decodes the messages of one direction of a link, in order.
+#[derive(Debug, Default)]
+pub struct LinkDecoder {
+    items: ItemDecoder,
+}
+
+impl LinkDecoder {
+    /// Decodes one frame body into a message.
+    pub fn decode(&mut self, body: &[u8]) -> Result<Message, WireError> {
+        let mut r = Reader::new(body);
+        let msg = match r.u8("tag")? {
+            TAG_GET_PEERS => Message::GetPeers,
+            TAG_PEERS => Message::Peers(decode_peers(&mut r)?),
+            TAG_ITEM => Message::Item(self.items.decode(&mut r)?),
+            tag => match membership::decode(tag, &mut r).or_else(|| tree::decode(tag, &mut r)) {
+                Some(msg) => msg?,
+                None => return Err(WireError::UnknownTag(tag)),
+            },
+        };
+        r.finish()?;
+        Ok(msg)
+    }
 }
 
 fn decode_peers(r: &mut Reader<'_>) -> Result<Vec<SocketAddr>, WireError> {
@@ -234,22 +285,6 @@ fn decode_peers(r: &mut Reader<'_>) -> Result<Vec<SocketAddr>, WireError> {
         addrs.push(decode_addr(r)?);
     }
     Ok(addrs)
-}
-
-fn decode_item(r: &mut Reader<'_>) -> Result<Item, WireError> {
-    let id = ItemId(r.array("item id")?);
-    let ttl = Ttl(r.u8("ttl")?);
-    let data_type = DataType(r.u16("data type")?);
-    let data = r.rest();
-    if data.len() > MAX_ITEM_DATA {
-        return Err(WireError::DataTooLong { len: data.len() });
-    }
-    Ok(Item {
-        id,
-        ttl,
-        data_type,
-        data: Arc::from(data),
-    })
 }
 
 pub(crate) fn addr_len(addr: &SocketAddr) -> usize {
@@ -339,8 +374,9 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::PeerId;
+    use crate::proto::{ChecksumAuth, DataType, Hlc, Item, ItemId, OriginKey, PeerId, Ttl};
     use rand::{RngExt, SeedableRng, rngs::StdRng};
+    use std::sync::Arc;
 
     /// The encoding of `msg`, checked against its announced length.
     pub(in crate::wire) fn bytes_of(msg: &Message) -> Vec<u8> {
@@ -351,12 +387,16 @@ mod tests {
     }
 
     fn item(data: &[u8]) -> Message {
-        Message::Item(Item {
-            id: ItemId::from_u64(7),
-            ttl: Ttl(3),
-            data_type: DataType(0xbeef),
-            data: Arc::from(data),
-        })
+        let auth = ChecksumAuth::for_host(PeerId::from_u64(1));
+        let hlc = Hlc(0x0102_0304_0506_0708);
+        Message::Item(Item::signed(
+            &*auth,
+            7,
+            hlc,
+            Ttl(3),
+            DataType(0xbeef),
+            Arc::from(data),
+        ))
     }
 
     fn some_addrs() -> Vec<SocketAddr> {
@@ -389,7 +429,7 @@ mod tests {
     #[test]
     fn largest_item_fits_in_a_frame() {
         let len = encoded_len(&item(&vec![0; MAX_ITEM_DATA]));
-        assert_eq!(len, 65_547);
+        assert_eq!(len, 65_645);
         assert!(len <= MAX_FRAME_LEN);
     }
 
@@ -398,10 +438,18 @@ mod tests {
         assert_eq!(bytes_of(&Message::GetPeers), [1]);
         let peers = Message::Peers(vec!["1.2.3.4:258".parse().unwrap()]);
         assert_eq!(bytes_of(&peers), [2, 1, 4, 1, 2, 3, 4, 1, 2]);
-        let bytes = bytes_of(&item(b"xy"));
-        assert_eq!(bytes[0], 3);
-        assert_eq!(bytes[1..17], ItemId::from_u64(7).0);
-        assert_eq!(bytes[17..], [3, 0xbe, 0xef, b'x', b'y']);
+        let msg = item(b"xy");
+        let Message::Item(it) = &msg else {
+            unreachable!()
+        };
+        let bytes = bytes_of(&msg);
+        assert_eq!(bytes[..3], [3, 1, 0]);
+        assert_eq!(bytes[3..35], PeerId::from_u64(1).0);
+        assert_eq!(bytes[35..43], 7u64.to_be_bytes());
+        assert_eq!(bytes[43..51], [1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(bytes[51..54], [3, 0xbe, 0xef]);
+        assert_eq!(bytes[54..118], it.proof.signature.0);
+        assert_eq!(bytes[118..], *b"xy");
     }
 
     #[test]
@@ -536,16 +584,8 @@ mod tests {
                 alive: rng.random(),
             },
             8 => Message::KeepAlive,
-            9 => Message::IHave(
-                (0..rng.random_range(0..20))
-                    .map(|_| ItemId(rng.random()))
-                    .collect(),
-            ),
-            10 => Message::Graft(
-                (0..rng.random_range(0..20))
-                    .map(|_| ItemId(rng.random()))
-                    .collect(),
-            ),
+            9 => Message::IHave(random_item_ids(rng)),
+            10 => Message::Graft(random_item_ids(rng)),
             11 => Message::Prune,
             1 => {
                 let addrs = (0..rng.random_range(0..=MAX_PEERS_PER_MESSAGE))
@@ -556,14 +596,34 @@ mod tests {
             _ => {
                 let mut data = vec![0u8; rng.random_range(0..100)];
                 rng.fill(&mut data[..]);
-                Message::Item(Item {
-                    id: ItemId(rng.random()),
-                    ttl: Ttl(rng.random()),
-                    data_type: DataType(rng.random()),
-                    data: Arc::from(data),
-                })
+                let auth = ChecksumAuth::for_host(PeerId(rng.random()));
+                let (seq, hlc, ttl) = (rng.random(), Hlc(rng.random()), Ttl(rng.random()));
+                let data_type = DataType(rng.random());
+                Message::Item(Item::signed(
+                    &*auth,
+                    seq,
+                    hlc,
+                    ttl,
+                    data_type,
+                    Arc::from(data),
+                ))
             }
         }
+    }
+
+    /// Sorted, without repeats (the canonical order): a few origins, runs
+    /// of sequence numbers.
+    fn random_item_ids(rng: &mut StdRng) -> Vec<ItemId> {
+        let origins: Vec<OriginKey> = (0..3).map(|_| OriginKey(rng.random())).collect();
+        let mut ids: Vec<ItemId> = (0..rng.random_range(0..40))
+            .map(|_| {
+                let o = &origins[rng.random_range(0..origins.len())];
+                ItemId::of(o, rng.random_range(0..60))
+            })
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
     }
 
     fn random_addr(rng: &mut StdRng) -> SocketAddr {
@@ -576,10 +636,17 @@ mod tests {
     }
 
     /// Decoding must not panic, and whatever decodes must be the canonical
-    /// encoding of what it decodes to.
+    /// encoding of what it decodes to (for an Item, up to the origin slot
+    /// the sender picked).
     fn check_total(bytes: &[u8]) {
         if let Ok(msg) = decode(bytes) {
-            assert_eq!(bytes_of(&msg), bytes);
+            let again = bytes_of(&msg);
+            assert_eq!(decode(&again).as_ref(), Ok(&msg));
+            if matches!(msg, Message::Item(_)) {
+                assert_eq!(again.len(), bytes.len());
+            } else {
+                assert_eq!(again, bytes);
+            }
         }
     }
 

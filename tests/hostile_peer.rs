@@ -18,8 +18,8 @@
 mod common;
 
 use common::{Client, Network, Node, NodeConfig, Notification, Process, Subscribers, after};
-use gossipd::identity::Identity;
-use gossipd::proto::{DataType, Item, ItemId, Message, Ttl};
+use gossipd::identity::{HostAuth, Identity};
+use gossipd::proto::{DataType, Hlc, Item, ItemAuth, Message, Ttl};
 use gossipd::transport::{self, FrameReader, FrameWriter, Local};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
@@ -312,6 +312,9 @@ struct HostilePeer {
     socket: TcpStream,
     reader: FrameReader,
     writer: FrameWriter,
+    /// Signs its flood items (a flooder need not forge: it floods with
+    /// items of its own).
+    auth: Arc<dyn ItemAuth>,
     /// The listen address its Hello claims: bound, so nothing else takes
     /// the port, but never accepted on.
     _listener: TcpListener,
@@ -321,11 +324,12 @@ impl HostilePeer {
     /// Makes an identity and dials `node` (a P2P address); panics if the
     /// handshake fails.
     fn connect(node: SocketAddr) -> HostilePeer {
-        let identity = Identity::generate(POW_DIFFICULTY);
+        let identity = Arc::new(Identity::generate(POW_DIFFICULTY));
         let id = identity.peer_id().short();
+        let auth = HostAuth::for_identity(identity.clone());
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         let listen = listener.local_addr().expect("a bound address");
-        let local = Local::new(Arc::new(identity), listen, None, POW_DIFFICULTY)
+        let local = Local::new(identity, listen, None, POW_DIFFICULTY)
             .expect("a Noise key for the hostile peer");
         let stream = TcpStream::connect_timeout(&node, Duration::from_secs(5))
             .unwrap_or_else(|e| panic!("connect to node 0 at {node}: {e}"));
@@ -341,6 +345,7 @@ impl HostilePeer {
             socket,
             reader: established.reader,
             writer: established.writer,
+            auth,
             _listener: listener,
         }
     }
@@ -354,6 +359,7 @@ impl HostilePeer {
         let stop = Arc::new(AtomicBool::new(false));
         let start = Instant::now();
         let mut writer = self.writer;
+        let auth = self.auth;
         let (count, halt) = (Arc::clone(&written), Arc::clone(&stop));
         let writing = thread::spawn(move || {
             let mut items = 0;
@@ -368,7 +374,7 @@ impl HostilePeer {
                     break format!("{FLOOD_TIME:?} passed");
                 }
                 for n in items..items + FLOOD_BATCH {
-                    writer.push(&flood_item(n));
+                    writer.push(&flood_item(&*auth, n));
                 }
                 if let Err(e) = writer.flush() {
                     break format!("a write failed after {:.2?}: {e}", start.elapsed());
@@ -408,22 +414,21 @@ impl HostilePeer {
     }
 }
 
-/// The `n`th flood item: an id nobody else uses (`FLOD`, this process's
-/// id, `n`), ttl [`FLOOD_TTL`], type F, [`FLOOD_SIZE`] bytes starting with
-/// `n`.
-fn flood_item(n: u64) -> Message {
-    let mut id = [0u8; 16];
-    id[..4].copy_from_slice(b"FLOD");
-    id[4..8].copy_from_slice(&std::process::id().to_be_bytes());
-    id[8..].copy_from_slice(&n.to_be_bytes());
+/// The `n`th flood item, signed by the flooder (its sequence number `n`,
+/// so its id is one nobody else uses), ttl [`FLOOD_TTL`], type F,
+/// [`FLOOD_SIZE`] bytes starting with `n`.
+fn flood_item(auth: &dyn ItemAuth, n: u64) -> Message {
     let mut data = [b'f'; FLOOD_SIZE];
     data[..8].copy_from_slice(&n.to_be_bytes());
-    Message::Item(Item {
-        id: ItemId(id),
-        ttl: Ttl(FLOOD_TTL),
-        data_type: DataType(F),
-        data: Arc::from(&data[..]),
-    })
+    let (ttl, data_type) = (Ttl(FLOOD_TTL), DataType(F));
+    Message::Item(Item::signed(
+        auth,
+        n,
+        Hlc(n),
+        ttl,
+        data_type,
+        Arc::from(&data[..]),
+    ))
 }
 
 /// What the flood's writing thread did.

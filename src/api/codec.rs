@@ -15,9 +15,17 @@
 //! fields are ignored on receipt and sent as zero. A reader checks the header
 //! with [`check_header`] before it reads (or allocates for) the body, so a
 //! bad type or size is refused without waiting for bytes that may never come.
+//!
+//! This codec knows only the four standard types: to it, the daemon's
+//! extension types 510–519 are unknown. The status extension (510 STATUS
+//! QUERY, 511 STATUS REPLY) has its own strict codec in
+//! [`super::status`], whose readers fall back on this one for every other
+//! type.
 
 use std::fmt;
 use std::io::{self, Read};
+
+use super::status::StatusError;
 
 /// Length of the header that starts every message.
 pub const HEADER_LEN: usize = 4;
@@ -167,6 +175,9 @@ pub enum DecodeError {
     NotificationToGossip,
     /// Gossip sent a type (given) that only modules send.
     ModuleTypeFromGossip(u16),
+    /// A malformed message of the status extension (510/511; see
+    /// [`super::status`]).
+    Status(StatusError),
 }
 
 impl fmt::Display for DecodeError {
@@ -197,6 +208,7 @@ impl fmt::Display for DecodeError {
                 let name = type_name(*msg_type);
                 write!(f, "{name} is sent by modules, never by gossip")
             }
+            E::Status(e) => e.fmt(f),
         }
     }
 }
@@ -416,13 +428,31 @@ fn append(
 /// An end of stream before the first byte is a clean close (`Ok(None)`); an
 /// end of stream inside a message is [`DecodeError::Truncated`].
 pub fn read_message<R: Read>(r: &mut R, from: Direction) -> Result<Option<ApiMessage>, ReadError> {
+    match read_header(r)? {
+        Some(header) => read_body(r, header, from).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Reads and parses a header (`Ok(None)`: the stream ended before its first
+/// byte). The type is not checked.
+pub fn read_header<R: Read>(r: &mut R) -> Result<Option<Header>, ReadError> {
     let mut header_bytes = [0u8; HEADER_LEN];
     match read_full(r, &mut header_bytes)? {
-        0 => return Ok(None),
-        HEADER_LEN => {}
-        got => return Err(truncated(HEADER_LEN, got)),
+        0 => Ok(None),
+        HEADER_LEN => Ok(Some(decode_header(header_bytes)?)),
+        got => Err(truncated(HEADER_LEN, got)),
     }
-    let header = decode_header(header_bytes)?;
+}
+
+/// Checks a header already read (with [`check_header`]), then reads the body
+/// it declares: [`read_message`] after the header, for readers that handle
+/// some types themselves.
+pub fn read_body<R: Read>(
+    r: &mut R,
+    header: Header,
+    from: Direction,
+) -> Result<ApiMessage, ReadError> {
     check_header(&header, from)?;
     let expected = usize::from(header.size);
     let mut fixed = [0u8; FIXED_LEN];
@@ -436,15 +466,15 @@ pub fn read_message<R: Read>(r: &mut R, from: Direction) -> Result<Option<ApiMes
     if got < data.len() {
         return Err(truncated(expected, HEADER_LEN + FIXED_LEN + got));
     }
-    Ok(Some(assemble(header.msg_type, fixed, data)))
+    Ok(assemble(header.msg_type, fixed, data))
 }
 
-fn truncated(expected: usize, got: usize) -> ReadError {
+pub(super) fn truncated(expected: usize, got: usize) -> ReadError {
     ReadError::Decode(DecodeError::Truncated { expected, got })
 }
 
 /// Fills `buf` unless the stream ends first; returns the bytes read.
-fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+pub(super) fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match r.read(&mut buf[filled..]) {

@@ -5,6 +5,9 @@
 //! messages with the strict [`codec`] and turns them into client calls; the
 //! writer drains the client's bounded notification queue, encoding everything
 //! queued into one write. A malformed message closes only its connection.
+//! A STATUS QUERY (the [`super::status`] extension) is answered by the
+//! reader, which asks the node thread for a snapshot and hands the encoded
+//! reply to the writer, so replies and notifications never interleave.
 //! A client that is too slow (its queue overflows, or it holds the full
 //! validation window without giving verdicts) is kicked by the node thread:
 //! the kick hook shuts its socket down, which ends both threads.
@@ -16,11 +19,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
-use crossbeam_channel::Receiver;
-use log::{info, warn};
+use crossbeam_channel::{Receiver, Sender, bounded, never, select};
+use log::{debug, info, warn};
 use parking_lot::Mutex;
 
-use super::codec::{self, ApiMessage, Direction, ReadError};
+use super::codec::{self, ApiMessage, ReadError};
+use super::status::{self, Request, StatusQuery, StatusReply};
 use crate::client::{Client, Notification};
 use crate::config::Endpoint;
 use crate::net::Threads;
@@ -30,6 +34,10 @@ use crate::proto::{DataType, MsgId, Ttl};
 /// Notifications gathered into one write, in bytes (as for peers: batches
 /// of small items in one syscall, a bounded buffer).
 const COALESCE_LIMIT: usize = 64 * 1024;
+
+/// Status replies waiting for a connection's writer; a client that asks
+/// faster than it reads waits (its reader blocks) instead of growing this.
+const REPLY_QUEUE: usize = 4;
 
 /// Open client sockets, so shutdown can close them all. A lock because both
 /// the listener thread (insert) and client threads (remove) touch it; held
@@ -79,6 +87,7 @@ impl BoundApi {
         let threads = Threads::default();
         let ctx = ServeCtx {
             node: node.handle(),
+            api_addr: local,
             stopping: stopping.clone(),
             sockets: sockets.clone(),
             threads: threads.clone(),
@@ -130,6 +139,8 @@ impl Drop for ApiServer {
 #[derive(Clone)]
 struct ServeCtx {
     node: crate::node::NodeHandle,
+    /// Where this server listens (reported in status replies).
+    api_addr: SocketAddr,
     stopping: Arc<AtomicBool>,
     sockets: OpenSockets,
     threads: Threads,
@@ -169,12 +180,18 @@ fn start_client(stream: TcpStream, conn: u64, ctx: &ServeCtx) -> io::Result<()> 
     let notifications = client.notifications().clone();
     let write_stream = stream.try_clone()?;
     let id = client.id().0;
+    let (replies_tx, replies) = bounded(REPLY_QUEUE);
     ctx.threads.spawn(format!("api-w-{id}"), move || {
-        write_loop(write_stream, notifications)
+        write_loop(write_stream, notifications, replies)
     })?;
     let sockets = ctx.sockets.clone();
+    let status = StatusSource {
+        node: ctx.node.clone(),
+        api_addr: ctx.api_addr,
+        replies: replies_tx,
+    };
     ctx.threads.spawn(format!("api-r-{id}"), move || {
-        let reason = read_loop(&stream, &client);
+        let reason = read_loop(&stream, &client, &status);
         match &reason {
             Ok(()) => info!("API client {id} disconnected"),
             Err(why) => warn!("API client {id} closed: {why}"),
@@ -186,13 +203,40 @@ fn start_client(stream: TcpStream, conn: u64, ctx: &ServeCtx) -> io::Result<()> 
     Ok(())
 }
 
+/// What a connection's reader needs to answer status queries.
+struct StatusSource {
+    node: crate::node::NodeHandle,
+    api_addr: SocketAddr,
+    /// To the connection's writer.
+    replies: Sender<Vec<u8>>,
+}
+
+impl StatusSource {
+    /// Builds the reply from a snapshot of the node and queues it for the
+    /// writer; Err (the reason to log) when the node or the writer is gone.
+    fn answer(&self, client: &Client, query: StatusQuery) -> Result<(), String> {
+        debug!("API client {}: status query", client.id().0);
+        let snapshot = self.node.status().ok_or("the node stopped")?;
+        let reply = StatusReply::new(&query, &snapshot, self.api_addr);
+        let mut bytes = Vec::new();
+        status::encode_reply(&reply, &mut bytes);
+        self.replies
+            .send(bytes)
+            .map_err(|_| "the connection's writer stopped".to_string())
+    }
+}
+
 /// Reads and applies messages until the client closes (Ok) or breaks the
 /// protocol or the connection fails (Err with the reason to log).
-fn read_loop(stream: &TcpStream, client: &Client) -> Result<(), String> {
+fn read_loop(stream: &TcpStream, client: &Client, status: &StatusSource) -> Result<(), String> {
     let mut reader = BufReader::new(stream);
     loop {
-        let msg = match codec::read_message(&mut reader, Direction::Module) {
-            Ok(Some(msg)) => msg,
+        let msg = match status::read_request(&mut reader) {
+            Ok(Some(Request::Api(msg))) => msg,
+            Ok(Some(Request::Status(query))) => {
+                status.answer(client, query)?;
+                continue;
+            }
             Ok(None) => return Ok(()),
             Err(ReadError::Decode(e)) => return Err(format!("malformed message: {e}")),
             Err(ReadError::Io(e)) => return Err(format!("read failed: {e}")),
@@ -219,11 +263,31 @@ fn apply(client: &Client, msg: ApiMessage) -> Result<(), String> {
     result.map_err(|e| e.to_string())
 }
 
-/// Writes notifications until the queue closes or the socket fails.
-fn write_loop(mut stream: TcpStream, notifications: Receiver<Notification>) {
+/// Writes notifications and status replies until the notification queue
+/// closes or the socket fails.
+fn write_loop(
+    mut stream: TcpStream,
+    notifications: Receiver<Notification>,
+    replies: Receiver<Vec<u8>>,
+) {
     let mut buf = Vec::with_capacity(COALESCE_LIMIT);
-    while let Ok(first) = notifications.recv() {
-        push_notification(&first, &mut buf);
+    // The reader drops its sender when it ends; notifications may still come.
+    let mut replies = Some(replies);
+    let closed = never();
+    loop {
+        select! {
+            recv(notifications) -> n => match n {
+                Ok(n) => push_notification(&n, &mut buf),
+                Err(_) => break,
+            },
+            recv(replies.as_ref().unwrap_or(&closed)) -> reply => match reply {
+                Ok(bytes) => buf.extend_from_slice(&bytes),
+                Err(_) => {
+                    replies = None;
+                    continue;
+                }
+            },
+        }
         while buf.len() < COALESCE_LIMIT {
             match notifications.try_recv() {
                 Ok(n) => push_notification(&n, &mut buf),

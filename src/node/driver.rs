@@ -25,7 +25,7 @@ use log::{debug, info, warn};
 use rand::rngs::StdRng;
 
 use super::inbox::Inbox;
-use super::{NeighbourInfo, NodeEvent, NodeStats};
+use super::{NeighbourInfo, NodeEvent, NodeStats, NodeStatus};
 use crate::client::Notification;
 use crate::net::{ConnContext, ConnId, NetEvent, OUTBOX_HIGH_WATER_BYTES, PeerLink, spawn_dial};
 use crate::proto::{Action, BanReason, ClientId, Core, Event, Message, Misbehaviour, PeerId};
@@ -74,6 +74,9 @@ struct PeerConn {
     /// with their encoded size in bytes (at most [`DEFER_MAX_BYTES`]).
     deferred: VecDeque<Message>,
     deferred_bytes: usize,
+    /// The outbox was at its high-water mark at the last check (the core
+    /// was told: it sends this peer ids instead of items meanwhile).
+    backed_up: bool,
 }
 
 impl PeerConn {
@@ -128,6 +131,10 @@ pub(super) struct Driver {
     backed_up: bool,
     /// The node thread's own counters (the core's are in the core).
     counters: NodeStats,
+    /// Where the P2P listener is bound (for status reports).
+    p2p_addr: SocketAddr,
+    /// When the node started (for status reports).
+    started: Instant,
 }
 
 impl Driver {
@@ -136,6 +143,7 @@ impl Driver {
         inbox: Inbox,
         ctx: ConnContext,
         subscriptions: Subscriptions,
+        p2p_addr: SocketAddr,
     ) -> Driver {
         Driver {
             core,
@@ -149,6 +157,8 @@ impl Driver {
             congested: false,
             backed_up: false,
             counters: NodeStats::default(),
+            p2p_addr,
+            started: Instant::now(),
         }
     }
 
@@ -239,6 +249,7 @@ impl Driver {
         let mut congested = false;
         let mut backed_up = false;
         let mut stuck = Vec::new();
+        let mut changed = Vec::new();
         for (peer, p) in &mut self.peers {
             p.refill();
             let queued = p.link.queued() + p.deferred.len();
@@ -252,6 +263,22 @@ impl Driver {
                 queued >= self.high_water || p.link.queued_bytes() >= OUTBOX_HIGH_WATER_BYTES;
             backed_up |= full;
             congested |= full && now.duration_since(p.progress.1) < CONGESTION_STALL;
+            if full != p.backed_up {
+                p.backed_up = full;
+                changed.push((*peer, full));
+            }
+        }
+        for (peer, backed_up) in changed {
+            debug!(
+                "peer {peer}: outbox {}",
+                if backed_up {
+                    "backed up: ids only"
+                } else {
+                    "clear"
+                }
+            );
+            self.core
+                .handle(Event::PeerBackedUp { peer, backed_up }, now);
         }
         for peer in stuck {
             warn!(
@@ -284,6 +311,9 @@ impl Driver {
             }
             NodeEvent::Stats(reply) => {
                 let _ = reply.try_send(self.stats());
+            }
+            NodeEvent::Status(reply) => {
+                let _ = reply.try_send(self.status(now));
             }
             NodeEvent::Shutdown => {}
         }
@@ -350,6 +380,7 @@ impl Driver {
                 progress: (0, now),
                 deferred: VecDeque::new(),
                 deferred_bytes: 0,
+                backed_up: false,
             };
             if self.peers.insert(peer, new).is_some() {
                 debug!("peer {peer}: switched to connection {conn}");
@@ -410,6 +441,9 @@ impl Driver {
                 }
                 Action::Deliver {
                     item,
+                    origin,
+                    seq,
+                    hlc,
                     msg_id,
                     data_type,
                     data,
@@ -418,6 +452,9 @@ impl Driver {
                         msg_id,
                         data_type,
                         data,
+                        origin: origin.peer_id(),
+                        seq,
+                        hlc,
                     };
                     let clients = self.deliver(&n);
                     self.core
@@ -520,6 +557,17 @@ impl Driver {
                 age: now.saturating_duration_since(n.since),
             })
             .collect()
+    }
+
+    fn status(&self, now: Instant) -> NodeStatus {
+        NodeStatus {
+            peer_id: self.core.me(),
+            p2p_addr: self.p2p_addr,
+            uptime: now.saturating_duration_since(self.started),
+            stats: self.stats(),
+            neighbours: self.neighbours(now),
+            passive: self.core.passive_view().to_vec(),
+        }
     }
 
     fn stats(&self) -> NodeStats {

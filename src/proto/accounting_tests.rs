@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use super::accounting::{AccountingConfig, BanReason, WINDOW};
 use super::core_tests::{
-    CLIENT_A, Rig, addr, config, deliver, inbound, item, notified, outbound, peer, send, verdict,
-    with_ttl,
+    CLIENT_A, DATA_TYPE, Rig, addr, config, deliver, inbound, item, notified, outbound, peer, send,
+    verdict, with_ttl,
 };
-use super::{Action, Event, Message, Misbehaviour, ProtoConfig, Violation};
+use super::{Action, Event, Message, Misbehaviour, ProtoConfig, Ttl, Violation};
 
 /// Bans in these tests last 10 s.
 const BAN_MS: u64 = 10_000;
@@ -270,16 +270,15 @@ fn a_flooding_peer_loses_its_excess_and_is_banned_while_others_get_through() {
 fn a_peer_over_the_byte_limit_is_dropped_too() {
     let accounting = AccountingConfig {
         byte_rate: 1,
-        byte_burst: 100,
+        byte_burst: 200,
         ..AccountingConfig::default()
     };
     let mut rig = Rig::new(with_accounting(4, 100, accounting));
     rig.link(2);
+    // 178 bytes each (118 of header with the origin key, 60 of data).
     let big = |n: u64| {
-        Message::Item(super::Item {
-            data: std::sync::Arc::from(&[0u8; 60][..]),
-            ..item(n, 0)
-        })
+        let data = std::sync::Arc::from(&[0u8; 60][..]);
+        Message::Item(super::Item::numbered(n, Ttl(0), DATA_TYPE, data))
     };
     assert_eq!(rig.receive(2, big(1), 10).len(), 1);
     assert_eq!(rig.receive(2, big(2), 10), vec![]);

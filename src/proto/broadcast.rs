@@ -282,6 +282,12 @@ impl Broadcast {
         self.seen.contains(id)
     }
 
+    /// True when an item with this id would be a duplicate: it is cached or
+    /// in the seen-set.
+    pub fn is_known(&self, id: &ItemId) -> bool {
+        self.cache.contains_key(id) || self.seen.contains(id)
+    }
+
     /// Number of cached items.
     pub fn cached(&self) -> usize {
         self.cache.len()
@@ -349,12 +355,7 @@ mod tests {
     }
 
     fn item(n: u64, ttl: u8) -> Item {
-        Item {
-            id: ItemId::from_u64(n),
-            ttl: Ttl(ttl),
-            data_type: super::super::DataType(7),
-            data: Arc::from(&b"x"[..]),
-        }
+        Item::numbered(n, Ttl(ttl), super::super::DataType(7), Arc::from(&b"x"[..]))
     }
 
     fn sent_to(out: &mut Outbox) -> Vec<(PeerId, u8)> {

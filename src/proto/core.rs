@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
@@ -10,6 +11,7 @@ use super::Outbox;
 use super::accounting::{Accounting, AccountingConfig, Admission, BanReason};
 use super::broadcast::{Broadcast, Offered};
 use super::membership::{LinkUp, Membership, MembershipConfig, MembershipStats, Neighbour};
+use super::origin::{ChecksumAuth, HlcClock, ItemAuth};
 use super::tree::{Tree, TreeConfig, TreeStats};
 use super::types::{
     Action, ClientId, Event, Item, ItemId, Message, Misbehaviour, PeerId, Violation,
@@ -51,6 +53,17 @@ pub struct ProtoConfig {
     pub accounting: AccountingConfig,
     /// How items spread (Plumtree by default).
     pub tree: TreeConfig,
+    /// Signs this host's items and checks others'; None: a
+    /// [`ChecksumAuth`] for the host (simulator and tests only: it proves
+    /// nothing).
+    pub auth: Option<Arc<dyn ItemAuth>>,
+    /// Wall-clock time, in milliseconds since the Unix epoch, at the
+    /// `now` the core is created with: the hybrid logical clock's physical
+    /// part is this plus the time elapsed since, and the first sequence
+    /// number is this shifted left by 16 bits, so a host that restarts
+    /// with the same key does not reuse sequence numbers (unless it
+    /// announced more than 65,536 items per millisecond of its last run).
+    pub wall_clock_ms: u64,
 }
 
 impl ProtoConfig {
@@ -82,6 +95,8 @@ impl ProtoConfig {
             ban_time: Duration::from_secs(crate::config::DEFAULT_BAN_TIME_S),
             accounting: AccountingConfig::default(),
             tree: TreeConfig::default(),
+            auth: None,
+            wall_clock_ms: 0,
         }
     }
 }
@@ -118,6 +133,12 @@ pub struct Stats {
     pub peers_banned: u64,
     /// Connections refused because the peer or its address is banned.
     pub refused_banned: u64,
+    /// Origin signatures checked (once per new item, never per duplicate).
+    pub verified: u64,
+    /// Items dropped because their origin signature did not verify.
+    pub bad_signatures: u64,
+    /// Items whose timestamp was too far ahead to move this host's clock.
+    pub clock_ahead: u64,
 }
 
 /// The protocol state machine of one host. See the [module docs](super).
@@ -141,6 +162,12 @@ pub struct Core<R> {
     /// Items announced here while there was no neighbour to send them to
     /// (at most `cache_size`; items that left the cache are skipped).
     unsent: VecDeque<ItemId>,
+    auth: Arc<dyn ItemAuth>,
+    clock: HlcClock,
+    /// The sequence number of this host's next item.
+    next_seq: u64,
+    /// The `now` the core was created with and the wall clock then.
+    started: (Instant, u64),
 }
 
 impl<R: Rng> Core<R> {
@@ -167,6 +194,10 @@ impl<R: Rng> Core<R> {
             client_silence: config.client_silence,
             congested: false,
             unsent: VecDeque::new(),
+            auth: config.auth.unwrap_or_else(|| ChecksumAuth::for_host(me)),
+            clock: HlcClock::default(),
+            next_seq: config.wall_clock_ms << 16,
+            started: (now, config.wall_clock_ms),
         };
         core.membership.start(&mut core.out);
         core
@@ -324,13 +355,10 @@ impl<R: Rng> Core<R> {
                 data_type,
                 data,
             } => {
-                let id = ItemId::random(&mut self.rng);
-                let item = Item {
-                    id,
-                    ttl,
-                    data_type,
-                    data,
-                };
+                let hlc = self.clock.tick(self.wall_ms(now));
+                let seq = self.next_seq;
+                self.next_seq += 1;
+                let item = Item::signed(&*self.auth, seq, hlc, ttl, data_type, data);
                 self.on_announce(item, now);
             }
             Event::Notified { item, clients } => {
@@ -350,6 +378,11 @@ impl<R: Rng> Core<R> {
             }
             Event::ClientGone { client } => self.on_client_gone(client, now),
             Event::Congestion { congested } => self.congested = congested,
+            Event::PeerBackedUp { peer, backed_up } => {
+                if self.membership.is_active(&peer) {
+                    self.tree.on_backed_up(peer, backed_up);
+                }
+            }
         }
     }
 
@@ -458,7 +491,7 @@ impl<R: Rng> Core<R> {
             Message::KeepAlive => None,
             Message::IHave(ids) => {
                 let broadcast = &self.broadcast;
-                let unseen = |id: &ItemId| !broadcast.has_seen(id) && broadcast.item(id).is_none();
+                let unseen = |id: &ItemId| !broadcast.is_known(id);
                 self.tree.on_ihave(from, &ids, unseen, now);
                 None
             }
@@ -579,8 +612,26 @@ impl<R: Rng> Core<R> {
         }
     }
 
+    /// The wall clock at `now`, as the hybrid logical clock reads it.
+    fn wall_ms(&self, now: Instant) -> u64 {
+        let (at, wall) = self.started;
+        wall + now.saturating_duration_since(at).as_millis() as u64
+    }
+
     fn on_item(&mut self, from: PeerId, item: Item, now: Instant) {
         let (id, data_type, data) = (item.id, item.data_type, item.data.clone());
+        let (origin, seq, hlc) = (item.proof.origin, item.seq, item.hlc);
+        if !self.broadcast.is_known(&id) {
+            // Once per item: a duplicate is dropped above without a check.
+            self.stats.verified += 1;
+            let signed = item.signed_bytes();
+            if !self.auth.verify(&origin, &signed, &item.proof.signature) {
+                self.stats.bad_signatures += 1;
+                let what = Misbehaviour::ProtocolViolation(Violation::BadSignature);
+                self.on_misbehaved(from, what, now);
+                return;
+            }
+        }
         match self.broadcast.on_item(Some(from), item) {
             Offered::Duplicate => {
                 self.stats.duplicates += 1;
@@ -595,8 +646,15 @@ impl<R: Rng> Core<R> {
                     self.stats.expired += 1;
                     self.broadcast.remove(&old);
                 }
+                let wall = self.wall_ms(now);
+                if !self.clock.observe(hlc, wall) {
+                    self.stats.clock_ahead += 1;
+                }
                 self.out.push(Action::Deliver {
                     item: id,
+                    origin,
+                    seq,
+                    hlc,
                     msg_id,
                     data_type,
                     data,

@@ -12,7 +12,8 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use super::{
-    Action, ClientId, Core, DataType, Event, Item, ItemId, Message, MsgId, PeerId, ProtoConfig, Ttl,
+    Action, ChecksumAuth, ClientId, Core, DataType, Event, Item, Message, MsgId, OriginKey, PeerId,
+    ProtoConfig, Ttl,
 };
 
 pub(super) const SEED: u64 = 7;
@@ -32,12 +33,7 @@ pub(super) fn addr(n: u8) -> SocketAddr {
 
 /// An item named `n` whose data is `n` as text.
 pub(super) fn item(n: u64, ttl: u8) -> Item {
-    Item {
-        id: ItemId::from_u64(n),
-        ttl: Ttl(ttl),
-        data_type: DATA_TYPE,
-        data: Arc::from(n.to_string().as_bytes()),
-    }
+    Item::numbered(n, Ttl(ttl), DATA_TYPE, Arc::from(n.to_string().as_bytes()))
 }
 
 /// The same item with another ttl.
@@ -57,6 +53,9 @@ pub(super) fn send(n: u64, msg: Message) -> Action {
 pub(super) fn deliver(item: &Item, msg_id: u16) -> Action {
     Action::Deliver {
         item: item.id,
+        origin: item.proof.origin,
+        seq: item.seq,
+        hlc: item.hlc,
         msg_id: MsgId(msg_id),
         data_type: item.data_type,
         data: item.data.clone(),
@@ -296,12 +295,15 @@ fn an_announced_item_goes_to_every_neighbour_and_is_not_delivered_locally() {
     else {
         panic!("expected an item sent first, got {actions:?}");
     };
-    let expected = Item {
-        id: sent.id,
-        ttl: Ttl(3),
-        data_type: DATA_TYPE,
+    assert_eq!(sent.proof.origin, OriginKey(PeerId::from_u64(1).0));
+    let expected = Item::signed(
+        &*ChecksumAuth::for_host(PeerId::from_u64(1)),
+        sent.seq,
+        sent.hlc,
+        Ttl(3),
+        DATA_TYPE,
         data,
-    };
+    );
     let to_all = vec![
         send(2, Message::Item(expected.clone())),
         send(3, Message::Item(expected)),

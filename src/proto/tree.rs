@@ -89,6 +89,8 @@ pub struct TreeStats {
     pub pulls_refused: u64,
     /// Announced ids given up to make room for newer ones.
     pub missing_dropped: u64,
+    /// Neighbours moved to lazy because their outbox backed up.
+    pub slow_to_lazy: u64,
 }
 
 /// The eager/lazy state of one host.
@@ -168,6 +170,20 @@ impl Tree {
                 to: from,
                 msg: Message::Prune,
             });
+        }
+    }
+
+    /// The outbox towards `peer` backed up (or drained): while it is backed
+    /// up, `peer` gets ids only, in either mode, and pulls what it misses.
+    /// Once it drains, a flooding host makes it eager again; with Plumtree
+    /// it stays lazy until it grafts (the tree has settled without it).
+    pub fn on_backed_up(&mut self, peer: PeerId, backed_up: bool) {
+        if backed_up {
+            if self.lazy.insert(peer) {
+                self.stats.slow_to_lazy += 1;
+            }
+        } else if self.config.mode == Dissemination::Flood {
+            self.lazy.remove(&peer);
         }
     }
 
@@ -279,11 +295,15 @@ impl Tree {
     ) {
         if self.next_flush.is_some_and(|t| t <= now) {
             self.next_flush = None;
-            for (peer, ids) in std::mem::take(&mut self.queued) {
+            for (peer, mut ids) in std::mem::take(&mut self.queued) {
                 // A neighbour that left (or was banned) meanwhile hears nothing.
                 if !is_neighbour(&peer) {
                     continue;
                 }
+                // Sorted by origin and sequence number, as the wire carries
+                // them (see `crate::wire::tree`).
+                ids.sort_unstable();
+                ids.dedup();
                 self.stats.ids_announced += ids.len() as u64;
                 for chunk in ids.chunks(MAX_IDS_PER_MESSAGE) {
                     out.push(Action::Send {
@@ -316,7 +336,8 @@ impl Tree {
                     .push_back((now + self.config.graft_timeout, id));
             }
         }
-        for (peer, ids) in grafts {
+        for (peer, mut ids) in grafts {
+            ids.sort_unstable();
             self.lazy.remove(&peer);
             self.stats.grafts += ids.len() as u64;
             for chunk in ids.chunks(MAX_IDS_PER_MESSAGE) {

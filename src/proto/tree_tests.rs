@@ -100,7 +100,8 @@ fn a_new_link_starts_with_the_ids_of_the_cache() {
     relay(&mut rig, 2, &item(1, 0), 1);
     relay(&mut rig, 2, &item(2, 0), 2);
     rig.handle(inbound(3, false), 3);
-    assert_eq!(rig.timeout(60), vec![send(3, Message::IHave(ids(&[2, 1])))]);
+    // Sorted by origin and sequence number, as the wire carries them.
+    assert_eq!(rig.timeout(60), vec![send(3, Message::IHave(ids(&[1, 2])))]);
 }
 
 #[test]
@@ -176,4 +177,36 @@ fn with_flooding_too_a_new_link_starts_with_the_ids_of_the_cache() {
     // And what it misses is pulled.
     rig.receive(3, Message::IHave(ids(&[9])), 70);
     assert_eq!(rig.timeout(170), vec![send(3, Message::Graft(ids(&[9])))]);
+}
+
+#[test]
+fn a_backed_up_neighbour_gets_ids_until_it_drains() {
+    let mut config = config(4, 10);
+    config.tree.mode = Dissemination::Flood;
+    let mut rig = Rig::new(config);
+    rig.link(2);
+    rig.link(3);
+    rig.handle(
+        super::Event::PeerBackedUp {
+            peer: super::PeerId::from_u64(3),
+            backed_up: true,
+        },
+        1,
+    );
+    assert_eq!(rig.core.tree_stats().slow_to_lazy, 1);
+    let (a, b) = (item(1, 0), item(2, 0));
+    assert_eq!(relay(&mut rig, 2, &a, 10), vec![]);
+    assert_eq!(rig.timeout(60), vec![send(3, Message::IHave(ids(&[1])))]);
+    // Drained: a flooding host sends it items in full again.
+    rig.handle(
+        super::Event::PeerBackedUp {
+            peer: super::PeerId::from_u64(3),
+            backed_up: false,
+        },
+        70,
+    );
+    assert_eq!(
+        relay(&mut rig, 2, &b, 80),
+        vec![send(3, Message::Item(b.clone()))]
+    );
 }

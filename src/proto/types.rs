@@ -8,6 +8,7 @@ use std::time::Instant;
 use rand::{Rng, RngExt};
 
 use super::accounting::BanReason;
+use super::origin::{ChecksumAuth, Hlc, ItemAuth, OriginKey, OriginProof, signed_bytes};
 
 /// A host's identity on the network.
 ///
@@ -53,21 +54,16 @@ impl fmt::Debug for PeerId {
     }
 }
 
-/// Names one item network-wide. Chosen at random by the announcing host.
+/// Names one item network-wide: derived from its origin and sequence number
+/// ([`ItemId::of`]).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ItemId(pub [u8; 16]);
 
 impl ItemId {
-    /// A fresh random id.
-    pub fn random<R: Rng + ?Sized>(rng: &mut R) -> ItemId {
-        ItemId(rng.random())
-    }
-
-    /// A small, readable id for tests.
+    /// A small, readable id for tests: item number `n` of the origin whose
+    /// key is all zeros.
     pub fn from_u64(n: u64) -> ItemId {
-        let mut bytes = [0u8; 16];
-        bytes[8..].copy_from_slice(&n.to_be_bytes());
-        ItemId(bytes)
+        ItemId::of(&OriginKey([0; 32]), n)
     }
 }
 
@@ -113,23 +109,80 @@ impl Ttl {
 ///
 /// The data is shared (`Arc`) between the cache, every neighbour's outbox and
 /// every client's notification, so spreading an item copies it only into the
-/// socket buffers.
+/// socket buffers. Everything but the ttl is signed by the origin (see
+/// [`super::origin`]).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Item {
-    /// Network-wide name.
+    /// Network-wide name: always [`ItemId::of`] the origin and sequence
+    /// number (the wire does not carry it; the decoder derives it).
     pub id: ItemId,
+    /// The origin's sequence number: one more for each item it announces.
+    pub seq: u64,
+    /// When the origin announced it (hybrid logical clock).
+    pub hlc: Hlc,
     /// Hops left when it is sent (see [`Ttl::next_hop`]).
     pub ttl: Ttl,
     /// What kind of data this is.
     pub data_type: DataType,
     /// The payload, at most [`crate::wire::MAX_ITEM_DATA`] bytes.
     pub data: Arc<[u8]>,
+    /// The public key of the host that announced it, and its signature
+    /// over [`super::origin::signed_bytes`].
+    pub proof: Arc<OriginProof>,
+}
+
+impl Item {
+    /// The bytes the origin signed.
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        signed_bytes(
+            &self.proof.origin,
+            self.seq,
+            self.hlc,
+            self.data_type,
+            &self.data,
+        )
+    }
+
+    /// An item of `auth`'s host, signed by it.
+    pub fn signed(
+        auth: &dyn ItemAuth,
+        seq: u64,
+        hlc: Hlc,
+        ttl: Ttl,
+        data_type: DataType,
+        data: Arc<[u8]>,
+    ) -> Item {
+        let origin = auth.origin();
+        let signature = auth.sign(&signed_bytes(&origin, seq, hlc, data_type, &data));
+        Item {
+            id: ItemId::of(&origin, seq),
+            seq,
+            hlc,
+            ttl,
+            data_type,
+            data,
+            proof: Arc::new(OriginProof { origin, signature }),
+        }
+    }
+}
+
+impl Item {
+    /// Item number `n` (id [`ItemId::from_u64`]`(n)`, timestamp `n`) of the
+    /// origin whose key is all zeros, "signed" with a [`ChecksumAuth`]: for
+    /// unit tests, fuzzing and the simulator, whose cores check items with a
+    /// [`ChecksumAuth`] too. A real node refuses it.
+    pub fn numbered(n: u64, ttl: Ttl, data_type: DataType, data: Arc<[u8]>) -> Item {
+        let auth = ChecksumAuth::for_host(PeerId([0; 32]));
+        Item::signed(&*auth, n, Hlc(n), ttl, data_type, data)
+    }
 }
 
 impl fmt::Debug for Item {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Item")
             .field("id", &self.id)
+            .field("seq", &self.seq)
+            .field("hlc", &self.hlc.0)
             .field("ttl", &self.ttl.0)
             .field("data_type", &self.data_type.0)
             .field("len", &self.data.len())
@@ -259,6 +312,9 @@ pub enum Violation {
     /// A shuffle walk whose path does not end with the neighbour that sent
     /// it, or that is longer than any walk this host starts.
     BadWalk,
+    /// An item whose origin signature does not verify: honest hosts check
+    /// every item before they forward it, so the sender forged or altered it.
+    BadSignature,
 }
 
 impl fmt::Display for Violation {
@@ -267,6 +323,7 @@ impl fmt::Display for Violation {
             Violation::TooManyPeerRequests => f.write_str("asked for peers too often"),
             Violation::RepeatedJoin => f.write_str("joined twice on one link"),
             Violation::BadWalk => f.write_str("sent a malformed random walk"),
+            Violation::BadSignature => f.write_str("sent an item with a bad origin signature"),
         }
     }
 }
@@ -347,6 +404,16 @@ pub enum Event {
         /// True while an outbox is congested.
         congested: bool,
     },
+    /// The outbox towards `peer` reached its high-water mark (or drained
+    /// again). While it is backed up the peer is sent ids instead of items
+    /// (it pulls what it misses once it catches up): a slow peer is moved to
+    /// lazy before it is dropped.
+    PeerBackedUp {
+        /// Who.
+        peer: PeerId,
+        /// True when the outbox is backed up, false when it has drained.
+        backed_up: bool,
+    },
     /// A local client went away: it owes no more verdicts.
     ClientGone {
         /// Who.
@@ -381,6 +448,12 @@ pub enum Action {
     Deliver {
         /// The item.
         item: ItemId,
+        /// Who announced it.
+        origin: OriginKey,
+        /// The origin's sequence number of it.
+        seq: u64,
+        /// When the origin announced it.
+        hlc: Hlc,
         /// The message id the clients see.
         msg_id: MsgId,
         /// Its data type.
@@ -413,7 +486,7 @@ pub enum Action {
     },
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(super) fn hex(bytes: &[u8]) -> String {
     use fmt::Write;
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {

@@ -104,7 +104,16 @@ impl Sim {
             self.break_link(link);
             return;
         }
-        let input = Input::Net(NetInput::Message { from, link, msg });
+        let hops = match &msg {
+            Message::Item(item) => item_of(&item.data).and_then(|ix| self.hops(from, ix)),
+            _ => None,
+        };
+        let input = Input::Net(NetInput::Message {
+            from,
+            link,
+            msg,
+            hops,
+        });
         self.push(self.now + latency, to, input);
     }
 
@@ -173,10 +182,19 @@ impl Sim {
             Vec::new()
         } else {
             if let Some(ix) = item_of(data) {
+                let from = self.receiving.map(|(from, _)| from);
+                let hops = self.receiving.and_then(|(_, h)| h).map(|h| h + 1);
                 n.deliveries.push(Delivery {
                     item: ix,
                     at: self.now,
+                    from,
+                    hops,
                 });
+                if from.is_some()
+                    && let Some(a) = self.items.get_mut(ix)
+                {
+                    a.first_copies += 1;
+                }
             }
             vec![CLIENT]
         };
@@ -204,7 +222,7 @@ impl Sim {
 
 /// The item index an announced item's data carries (see
 /// [`Sim::announce`]).
-fn item_of(data: &[u8]) -> Option<ItemIx> {
+pub(super) fn item_of(data: &[u8]) -> Option<ItemIx> {
     let bytes: [u8; 8] = data.get(..8)?.try_into().ok()?;
     usize::try_from(u64::from_be_bytes(bytes)).ok()
 }

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use super::actions::item_of;
 use super::engine::{CLIENT, Sim};
 use super::ids::{NodeIx, addr_of, node_at, peer_of};
 use super::input::{Input, NetInput, Scheduled};
@@ -95,7 +96,12 @@ impl Sim {
                 self.counters.dials_failed += 1;
                 self.handle(node, Event::DialFailed { addr });
             }
-            NetInput::Message { from, link, msg } => self.on_message(node, from, link, msg),
+            NetInput::Message {
+                from,
+                link,
+                msg,
+                hops,
+            } => self.on_message(node, from, link, msg, hops),
             NetInput::LinkDown { from, link } => self.on_link_down(node, from, link),
         }
     }
@@ -174,18 +180,43 @@ impl Sim {
     }
 
     /// A message arrives: handed to the core if this end of its link is
-    /// still open and the sender reachable, dropped otherwise.
-    fn on_message(&mut self, node: NodeIx, from: NodeIx, link: LinkId, msg: Message) {
-        if matches!(msg, Message::Item(_)) {
-            self.items_in_flight -= 1;
-        }
+    /// still open and the sender reachable, dropped otherwise. An item
+    /// announced through [`Sim::announce`] is counted as a copy of it, and
+    /// while the core handles it the engine knows who sent it and from how
+    /// many hops (`hops`: the sender's own count), which the delivery it
+    /// may cause records.
+    fn on_message(
+        &mut self,
+        node: NodeIx,
+        from: NodeIx,
+        link: LinkId,
+        msg: Message,
+        hops: Option<u32>,
+    ) {
+        let item = match &msg {
+            Message::Item(item) => {
+                self.items_in_flight -= 1;
+                Some(item_of(&item.data))
+            }
+            _ => None,
+        };
         if !self.links.is_open_at(link, node) || !self.reachable(node, from) {
             self.counters.dropped += 1;
             return;
         }
         self.counters.delivered += 1;
-        let from = peer_of(from);
-        self.handle(node, Event::Received { from, msg });
+        if let Some(Some(a)) = item.map(|ix| ix.and_then(|ix| self.items.get_mut(ix))) {
+            a.copies += 1;
+        }
+        self.receiving = item.map(|_| (from, hops));
+        self.handle(
+            node,
+            Event::Received {
+                from: peer_of(from),
+                msg,
+            },
+        );
+        self.receiving = None;
     }
 
     /// The other end closed, or the link broke: this end closes too, and the

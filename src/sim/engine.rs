@@ -47,6 +47,9 @@ pub struct Sim {
     pub(super) items_in_flight: usize,
     /// Verdicts queued, not yet given.
     pub(super) verdicts_pending: usize,
+    /// While a core handles an arriving Item message: its sender and the
+    /// sender's hop count for the item (what a delivery then records).
+    pub(super) receiving: Option<(NodeIx, Option<u32>)>,
     /// Invariants are checked every this often while running.
     checks: Option<Duration>,
     next_check: Duration,
@@ -73,6 +76,7 @@ impl Sim {
             counters: Counters::default(),
             items_in_flight: 0,
             verdicts_pending: 0,
+            receiving: None,
             checks: None,
             next_check: Duration::ZERO,
             violation: None,
@@ -183,6 +187,8 @@ impl Sim {
         self.items.push(Announced {
             origin: node,
             at: self.now,
+            copies: 0,
+            first_copies: 0,
         });
         let data: Arc<[u8]> = Arc::from((ix as u64).to_be_bytes());
         let event = Event::Announce {
@@ -266,6 +272,13 @@ impl Sim {
                 .all(|&n| self.core(n).is_none_or(|c| !c.tree_busy()))
     }
 
+    /// True when no item is in flight or held and no verdict is pending;
+    /// trees may still have ids to announce or pull (unlike
+    /// [`Sim::is_quiet`]).
+    pub fn is_settled(&self) -> bool {
+        self.items_in_flight == 0 && self.verdicts_pending == 0
+    }
+
     /// Inputs queued (timers included).
     pub fn queued(&self) -> usize {
         self.queue.len()
@@ -326,6 +339,22 @@ impl Sim {
     /// Every item announced so far, by index.
     pub fn items(&self) -> &[Announced] {
         &self.items
+    }
+
+    /// `node`'s hop count for `item`: 0 at its origin, else the hops of
+    /// the copy that first delivered it there; None when `node`'s client
+    /// has not got it (or `node` was killed).
+    pub fn hops(&self, node: NodeIx, item: ItemIx) -> Option<u32> {
+        if self.items.get(item)?.origin == node {
+            return Some(0);
+        }
+        // Newest first: a node forwards what it received last.
+        let d = self
+            .deliveries(node)
+            .iter()
+            .rev()
+            .find(|d| d.item == item)?;
+        d.hops
     }
 
     /// When `node` started.

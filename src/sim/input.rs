@@ -79,6 +79,11 @@ pub enum NetInput {
         link: LinkId,
         /// What was sent.
         msg: Message,
+        /// For an item announced through [`super::Sim::announce`]: the
+        /// sender's hop count for it when it sent it (0 at the origin;
+        /// None when unknown or for other messages). Read at sending, so a
+        /// copy from a node killed meanwhile still counts its hops.
+        hops: Option<u32>,
     },
     /// `from`, at the other end of `link`, closed it, or the link broke.
     LinkDown {

@@ -1,5 +1,6 @@
-//! Measurements that run the simulation: healing time after a failure, and
-//! delivery reliability of a batch of items.
+//! Measurements that run the simulation: healing time after a failure,
+//! delivery reliability of a batch of items, and the hops its deliveries
+//! took.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -133,6 +134,32 @@ pub fn run_until_quiet(
     }
 }
 
+/// Runs `sim` in steps of [`HEALING_STEP`] (at least one, at most
+/// `limit`) until the dissemination of `items` is over: no item is in
+/// flight or waiting for a verdict, and either every node that should get
+/// them has them ([`reliability`]) or no tree has ids to announce or pull
+/// ([`Sim::is_quiet`]). Returns how long it ran, or None if not over within
+/// `limit`.
+///
+/// In a large network some tree is nearly always busy with the digest of a
+/// link the membership just opened, so waiting for [`Sim::is_quiet`] alone
+/// would run to the limit although nothing of the batch moves any more;
+/// once every node has every item and none is in flight, no copy of them
+/// can come (no tree misses them).
+pub fn run_until_delivered(sim: &mut Sim, items: &[ItemIx], limit: Duration) -> Option<Duration> {
+    let start = sim.now();
+    loop {
+        sim.run_for(HEALING_STEP);
+        let ran = sim.now() - start;
+        if sim.is_quiet() || (sim.is_settled() && reliability(sim, items).share() >= 1.0) {
+            return Some(ran);
+        }
+        if ran >= limit {
+            return None;
+        }
+    }
+}
+
 /// Announces `count` items (no hop limit) at running nodes picked at
 /// random, `spacing` of simulated time apart (the simulation runs in
 /// between). Returns their indices.
@@ -211,4 +238,86 @@ pub fn reliability(sim: &Sim, items: &[ItemIx]) -> Reliability {
         }
     }
     r
+}
+
+/// The hop counts of the first deliveries of a batch of items: how many
+/// links the copy that first reached each host had crossed since the
+/// item's origin (the engine's bookkeeping: a host's count is that of the
+/// node whose copy delivered the item there, plus one; see
+/// [`super::Delivery::hops`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Hops {
+    /// Per item, in the order given: the largest hop count of a first
+    /// delivery to a counted host (None: no counted host got it from a
+    /// peer).
+    pub last: Vec<Option<u32>>,
+    /// First deliveries to counted hosts whose hop count is known.
+    pub deliveries: u64,
+    /// The sum of their hop counts.
+    pub total: u64,
+    /// First deliveries whose hop count is not known (their sender's
+    /// client never got the item; none in a run without dropped clients).
+    pub unknown: u64,
+}
+
+impl Hops {
+    /// Mean hop count of a first delivery (None without deliveries).
+    pub fn mean(&self) -> Option<f64> {
+        (self.deliveries > 0).then(|| self.total as f64 / self.deliveries as f64)
+    }
+
+    /// The largest last-delivery hop count of any item.
+    pub fn last_max(&self) -> Option<u32> {
+        self.last.iter().flatten().max().copied()
+    }
+
+    /// The mean over items of their last-delivery hop count (None when no
+    /// item was delivered to a peer).
+    pub fn last_mean(&self) -> Option<f64> {
+        let known: Vec<u32> = self.last.iter().flatten().copied().collect();
+        let sum: u64 = known.iter().map(|&h| u64::from(h)).sum();
+        (!known.is_empty()).then(|| sum as f64 / known.len() as f64)
+    }
+}
+
+/// The hop counts of `items`' first deliveries to the nodes running now
+/// that were running when each was announced (the hosts [`reliability`]
+/// counts).
+pub fn hops(sim: &Sim, items: &[ItemIx]) -> Hops {
+    let slot: HashMap<ItemIx, usize> = items.iter().enumerate().map(|(s, i)| (*i, s)).collect();
+    let announced = sim.items();
+    let mut h = Hops {
+        last: vec![None; items.len()],
+        ..Hops::default()
+    };
+    let mut seen = vec![false; items.len()];
+    for &node in sim.live_nodes() {
+        seen.fill(false);
+        let started = sim.started(node).unwrap_or_default();
+        for d in sim.deliveries(node) {
+            let Some(&s) = slot.get(&d.item) else {
+                continue;
+            };
+            if started > announced[d.item].at || std::mem::replace(&mut seen[s], true) {
+                continue;
+            }
+            match d.hops {
+                Some(hops) => {
+                    h.deliveries += 1;
+                    h.total += u64::from(hops);
+                    h.last[s] = h.last[s].max(Some(hops));
+                }
+                None => h.unknown += 1,
+            }
+        }
+    }
+    h
+}
+
+/// Item copies received and first copies (see [`super::Announced`]) of
+/// `items`, summed: every node that handled them counts, killed ones too.
+pub fn copies(sim: &Sim, items: &[ItemIx]) -> (u64, u64) {
+    let announced = sim.items();
+    (items.iter().filter_map(|&i| announced.get(i)))
+        .fold((0, 0), |(c, f), a| (c + a.copies, f + a.first_copies))
 }

@@ -17,6 +17,13 @@ pub struct Delivery {
     pub item: ItemIx,
     /// Simulated time since the start of the run.
     pub at: Duration,
+    /// The node whose copy delivered it (the first copy this node
+    /// received); None if the engine did not see it arrive.
+    pub from: Option<NodeIx>,
+    /// Hops that copy travelled from the item's origin: the sender's own
+    /// hop count for the item, plus one (the origin's is 0). None when the
+    /// sender's is not known (its client never got the item).
+    pub hops: Option<u32>,
 }
 
 /// An item announced through [`super::Sim::announce`].
@@ -26,6 +33,24 @@ pub struct Announced {
     pub origin: NodeIx,
     /// When (simulated time since the start).
     pub at: Duration,
+    /// Item messages carrying it that were handed to a core, first copies
+    /// and duplicates alike, at every node (killed ones included).
+    pub copies: u64,
+    /// Of those, the copies that were new to their node (one per node that
+    /// received it from a peer).
+    pub first_copies: u64,
+}
+
+impl Announced {
+    /// Its payload relative message redundancy: copies received per node
+    /// that received it from a peer, minus one (0 when none did).
+    pub fn rmr(&self) -> f64 {
+        if self.first_copies == 0 {
+            0.0
+        } else {
+            self.copies as f64 / self.first_copies as f64 - 1.0
+        }
+    }
 }
 
 /// One simulated host.

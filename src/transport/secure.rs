@@ -27,7 +27,7 @@ use snow::StatelessTransportState;
 
 use super::{COALESCE_LIMIT, LEN_PREFIX, TransportError};
 use crate::proto::Message;
-use crate::wire::{self, MAX_FRAME_LEN};
+use crate::wire::{LinkDecoder, LinkEncoder, MAX_FRAME_LEN};
 
 /// Bytes of the ChaCha20-Poly1305 tag on every chunk.
 const TAG_LEN: usize = 16;
@@ -49,6 +49,8 @@ pub struct FrameReader {
     plain: Vec<u8>,
     start: usize,
     bytes: u64,
+    /// The link's item compression state, this direction.
+    decoder: LinkDecoder,
 }
 
 impl FrameReader {
@@ -63,6 +65,7 @@ impl FrameReader {
             plain: Vec::new(),
             start: 0,
             bytes: 0,
+            decoder: LinkDecoder::default(),
         }
     }
 
@@ -74,6 +77,12 @@ impl FrameReader {
     /// Reads the next frame body. A frame's length is checked before any
     /// buffer grows for it; at most one chunk is buffered beyond the frame.
     pub fn read_frame(&mut self) -> Result<&[u8], TransportError> {
+        let frame = self.next_frame()?;
+        Ok(&self.plain[frame])
+    }
+
+    /// Where the next frame body is in `plain`.
+    fn next_frame(&mut self) -> Result<std::ops::Range<usize>, TransportError> {
         self.compact();
         let len = loop {
             if let Some(len) = self.next_frame_len()? {
@@ -86,13 +95,15 @@ impl FrameReader {
         }
         let body = self.start + LEN_PREFIX;
         self.start = body + len;
-        Ok(&self.plain[body..body + len])
+        Ok(body..body + len)
     }
 
     /// Reads and decodes the next message.
     pub fn read_message(&mut self) -> Result<Message, TransportError> {
-        let body = self.read_frame()?;
-        wire::decode(body).map_err(TransportError::Malformed)
+        let frame = self.next_frame()?;
+        self.decoder
+            .decode(&self.plain[frame])
+            .map_err(TransportError::Malformed)
     }
 
     /// The length of the next frame once its prefix is buffered.
@@ -173,6 +184,8 @@ pub struct FrameWriter {
     buf: Vec<u8>,
     /// The sealed batch.
     out: Vec<u8>,
+    /// The link's item compression state, this direction.
+    encoder: LinkEncoder,
 }
 
 impl FrameWriter {
@@ -184,6 +197,7 @@ impl FrameWriter {
             nonce: 0,
             buf: Vec::with_capacity(COALESCE_LIMIT),
             out: Vec::new(),
+            encoder: LinkEncoder::default(),
         }
     }
 
@@ -192,7 +206,7 @@ impl FrameWriter {
     pub fn push(&mut self, msg: &Message) -> usize {
         let start = self.buf.len();
         self.buf.extend_from_slice(&[0u8; LEN_PREFIX]);
-        wire::encode(msg, &mut self.buf);
+        self.encoder.encode(msg, &mut self.buf);
         let len = self.buf.len() - start - LEN_PREFIX;
         self.buf[start..start + LEN_PREFIX].copy_from_slice(&(len as u32).to_be_bytes());
         len
@@ -247,7 +261,7 @@ impl FrameWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{DataType, Item, ItemId, Ttl};
+    use crate::proto::{DataType, Item, Ttl};
     use std::net::TcpListener;
 
     /// Two ends of a loopback connection sharing one pair of Noise keys.
@@ -281,12 +295,12 @@ mod tests {
     }
 
     fn item(n: u64, len: usize) -> Message {
-        Message::Item(Item {
-            id: ItemId::from_u64(n),
-            ttl: Ttl(0),
-            data_type: DataType(1),
-            data: Arc::from(vec![n as u8; len]),
-        })
+        Message::Item(Item::numbered(
+            n,
+            Ttl(0),
+            DataType(1),
+            Arc::from(vec![n as u8; len]),
+        ))
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod client;
 pub mod network;
 pub mod process;
 pub mod proxy;
+pub mod share;
 pub mod subscribers;
 pub mod verbose;
 pub mod views;

@@ -2,7 +2,10 @@
 //!
 //! It speaks only the public API over TCP, through
 //! [`gossipd::api::codec`], so it works against any conforming daemon and
-//! doubles as an example of a module.
+//! doubles as an example of a module. `status` and `peers` use the daemon's
+//! status extension ([`gossipd::api::status`], types 510/511).
+
+mod status;
 
 use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
@@ -21,6 +24,8 @@ Usage:
   gossip-cli announce [--api HOST:PORT] [--ttl N] --type T (DATA | - | --file PATH)
   gossip-cli subscribe [--api HOST:PORT] --type T [--type T2 ...] [--count N]
                        [--timeout-ms MS] [--invalid] [--hex]
+  gossip-cli status [--api HOST:PORT] [--json] [--watch]
+  gossip-cli peers [--api HOST:PORT] [--json] [--watch]
   gossip-cli help | --help
 
 announce   sends one GOSSIP ANNOUNCE with DATA as bytes ('-' or --file -
@@ -28,6 +33,10 @@ announce   sends one GOSSIP ANNOUNCE with DATA as bytes ('-' or --file -
 subscribe  sends one GOSSIP NOTIFY per --type, prints one line per
            notification ('msg_id=ID type=T len=L data=...', data as text
            when printable, else hex) and answers each with a validation.
+status     asks the daemon for its status (STATUS QUERY, type 510) and
+           prints its identity, addresses, uptime, view sizes and counters.
+peers      the same query; prints the active view (neighbours) and the
+           passive view (backup addresses).
 
 Options:
   --api HOST:PORT    the daemon's API address (default 127.0.0.1:7001)
@@ -40,6 +49,10 @@ Options:
                      (default: wait forever)
   --invalid          answer every notification with 'invalid'
   --hex              always print data as hex
+  --json             status/peers: print one line of JSON
+  --watch            status/peers: ask again every second until Ctrl-C
+                     (the screen is cleared when stdout is a terminal);
+                     the daemon going away is a failure (exit 1)
 
 Exit status: 0 on success, 1 when the connection fails, 2 for bad usage.
 ";
@@ -86,6 +99,8 @@ fn run(args: &[String]) -> Result<(), Failure> {
         }
         "announce" => announce(rest),
         "subscribe" => subscribe(rest),
+        "status" => status::run(rest, status::View::Status),
+        "peers" => status::run(rest, status::View::Peers),
         other => Err(usage(format!("unknown subcommand '{other}'"))),
     }
 }
