@@ -45,7 +45,7 @@ fn a_file_spreads_downloads_from_two_holders_and_leaves_the_index_when_deleted()
     let net = Network::start(3, 2, Shape::Star);
     let hosts = hosts(&net, [&[], &[], &[]]);
     let (a, b, c) = (&hosts[0], &hosts[1], &hosts[2]);
-    let data = random_bytes(6 << 20, 1);
+    let data = random_bytes(12 << 20, 1);
     a.add_file("report.bin", &data);
     for host in [b, c] {
         assert!(
@@ -109,7 +109,7 @@ fn a_corrupting_holder_is_detected_and_the_download_completes_from_the_honest_on
     let net = Network::start(3, 2, Shape::Star);
     let hosts = hosts(&net, [&[], &["--corrupt-pieces"], &[]]);
     let (honest, liar, c) = (&hosts[0], &hosts[1], &hosts[2]);
-    let data = random_bytes(3 << 20, 2);
+    let data = random_bytes(12 << 20, 2);
     honest.add_file("data.bin", &data);
     liar.add_file("data.bin", &data);
     let both = [honest.listen, liar.listen];

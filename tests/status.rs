@@ -472,7 +472,7 @@ fn gossip_cli_status_and_peers_print_the_live_node() {
     let (code, out, err) = cli(&["status", "--api", &api]);
     assert_eq!(code, Some(0), "{err}");
     eprintln!("gossip-cli status:\n{out}");
-    assert!(out.contains(&"  peer id ") && out.contains(&id), "{out}");
+    assert!(out.contains("  peer id ") && out.contains(&id), "{out}");
     assert!(
         out.contains("active view") && out.contains("2 neighbours"),
         "{out}"

@@ -718,7 +718,7 @@ mod tests {
         PeerEntry {
             peer_id: Some([i as u8; 32]),
             addr: SocketAddr::from(([127, 0, 0, 1], 7000 + i)),
-            outbound: i % 2 == 0,
+            outbound: i.is_multiple_of(2),
             age_ms: Some(1000 * u64::from(i)),
         }
     }

@@ -621,6 +621,12 @@ impl<R: Rng> Core<R> {
     fn on_item(&mut self, from: PeerId, item: Item, now: Instant) {
         let (id, data_type, data) = (item.id, item.data_type, item.data.clone());
         let (origin, seq, hlc) = (item.proof.origin, item.seq, item.hlc);
+        if origin == self.auth.origin() {
+            // This host's own item come back: a duplicate even after the
+            // seen-set forgot it (its clients must never get it).
+            self.stats.duplicates += 1;
+            return;
+        }
         if !self.broadcast.is_known(&id) {
             // Once per item: a duplicate is dropped above without a check.
             self.stats.verified += 1;

@@ -134,3 +134,18 @@ fn sequence_numbers_count_up_and_timestamps_follow_what_was_received() {
     assert_eq!(rig.core.stats().clock_ahead, 1);
     assert!(announce(&mut rig, 9).hlc < far.hlc);
 }
+
+#[test]
+fn an_own_item_that_comes_back_is_never_delivered_even_when_forgotten() {
+    let mut cfg = config(4, 2);
+    cfg.seen_capacity = 2;
+    let mut rig = Rig::new(cfg);
+    rig.link(2);
+    let own = announce(&mut rig, 1);
+    for ms in 2..6 {
+        announce(&mut rig, ms);
+    }
+    // Left the cache and the seen-set long ago: still not delivered.
+    assert_eq!(rig.receive(2, Message::Item(own), 10), vec![]);
+    assert_eq!(rig.core.stats().received, 0);
+}

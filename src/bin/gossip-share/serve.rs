@@ -30,6 +30,10 @@ use crate::watcher::{Change, PollInterval, Watcher};
 /// How long the watcher waits for room in the announcer's queue before it
 /// gives up (the announcer is stuck writing to gossipd).
 const QUEUE_DEADLINE: Duration = Duration::from_secs(30);
+/// How long one write to gossipd may block (gossipd slows a client that
+/// announces faster than the network carries through TCP; this long
+/// without progress means it is stuck, and serve stops with an error).
+const GOSSIP_WRITE_DEADLINE: Duration = Duration::from_secs(60);
 /// How long a shutdown waits for the withdrawals to be written.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(2);
 
@@ -59,24 +63,8 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
     if !fs::metadata(dir).is_ok_and(|m| m.is_dir()) {
         return Err(format!("{} is not a directory", dir.display()));
     }
-    let listener = TcpListener::bind(config.listen)
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    let bound = listener.local_addr().map_err(|e| e.to_string())?;
-    let holder = config.advertise.unwrap_or(bound);
-    if holder.ip().is_unspecified() || holder.port() == 0 {
-        return Err(format!(
-            "{holder} cannot be fetched from: give --advertise HOST:PORT"
-        ));
-    }
-    let dial = |what: &str| {
-        TcpStream::connect_timeout(&config.gossip, CONNECT_TIMEOUT).map_err(|e| {
-            format!(
-                "cannot connect to gossip at {} ({what}): {e}",
-                config.gossip
-            )
-        })
-    };
-    let (notify_conn, announce_conn) = (dial("notify")?, dial("announce")?);
+    let (listener, holder) = bind(&config)?;
+    let (notify_conn, announce_conn) = (dial(&config, "notify")?, dial(&config, "announce")?);
     let index: SharedIndex = Arc::new(Mutex::new(NetworkIndex::new(config.expiry, MAX_ENTRIES)));
     let shares = Shares::new();
     let (fatal_tx, fatal_rx) = bounded::<String>(4);
@@ -89,7 +77,6 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
         open: Arc::new(AtomicUsize::new(0)),
     };
     server.spawn(listener).map_err(|e| e.to_string())?;
-    log::info!("piece server listening on {bound}, announced as {holder}");
     if config.corrupt {
         log::warn!("--corrupt-pieces: every piece served is corrupted (testing only)");
     }
@@ -102,7 +89,7 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
         data_type: config.data_type,
         holder,
         shares: shares.clone(),
-        index: Arc::clone(&index),
+        index,
         period: config.reannounce,
     };
     spawn("announcer", fatal_tx.clone(), move || {
@@ -119,6 +106,31 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
         config.gossip
     );
     wait_for_end(&fatal_rx, &events_tx)
+}
+
+/// Binds the piece server; returns it and the address to announce.
+fn bind(config: &ServeConfig) -> Result<(TcpListener, SocketAddr), String> {
+    let listener = TcpListener::bind(config.listen)
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let holder = config.advertise.unwrap_or(bound);
+    if holder.ip().is_unspecified() || holder.port() == 0 {
+        let hint = "give --advertise HOST:PORT";
+        return Err(format!("{holder} cannot be fetched from: {hint}"));
+    }
+    log::info!("piece server listening on {bound}, announced as {holder}");
+    Ok((listener, holder))
+}
+
+/// One connection to gossipd's API, with a deadline on every write.
+fn dial(config: &ServeConfig, what: &str) -> Result<TcpStream, String> {
+    let gossip = config.gossip;
+    let failed = |e| format!("cannot connect to gossip at {gossip} ({what}): {e}");
+    let stream = TcpStream::connect_timeout(&gossip, CONNECT_TIMEOUT).map_err(failed)?;
+    stream
+        .set_write_timeout(Some(GOSSIP_WRITE_DEADLINE))
+        .map_err(failed)?;
+    Ok(stream)
 }
 
 /// Starts a named thread whose error, if it returns one, is fatal.
