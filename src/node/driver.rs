@@ -208,11 +208,17 @@ impl Driver {
             // announcements (the source of new load); items from peers are
             // taken whenever the validation window has room, so hosts backed
             // up towards each other never wait on each other.
-            let take_local = !backed_up;
+            // So does a cache that would push out an item lazy neighbours
+            // may still pull (Plumtree; see Core::announcements_held_until).
+            let held = self.core.announcements_held_until(now);
+            let take_local = !backed_up && held.is_none();
             let take_net = self.core.wants_items();
             let mut deadline = self.core.poll_timeout();
             if backed_up {
                 deadline = deadline.min(now + CONGESTION_POLL);
+            }
+            if let Some(until) = held {
+                deadline = deadline.min(until);
             }
             let local = if take_local {
                 &self.inbox.local

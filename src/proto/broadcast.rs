@@ -76,6 +76,8 @@ struct Cached {
     /// Forwarded already (or never to be): only kept for later use, so it is
     /// evicted before items still waiting to spread.
     spread: bool,
+    /// When it was spread (see [`Broadcast::next_eviction_spread_at`]).
+    spread_at: Option<Instant>,
     /// The neighbours this host sent it to, and when: nobody gets it twice
     /// over one link, however often it asks (a pull costs a peer 16 bytes
     /// and may cost us 64 KiB). A copy sent over an earlier link may have
@@ -156,6 +158,7 @@ impl Broadcast {
                 from,
                 forward_ttl,
                 spread: false,
+                spread_at: None,
                 sent_to: Vec::new(),
             },
         );
@@ -198,6 +201,7 @@ impl Broadcast {
             return 0;
         };
         if !std::mem::replace(&mut cached.spread, true) {
+            cached.spread_at = Some(now);
             let class = self.classes.entry(cached.item.data_type).or_default();
             class.spread_order.push_back(*id);
             compact(&mut class.spread_order, class.count, &self.cache);
@@ -286,6 +290,22 @@ impl Broadcast {
     /// in the seen-set.
     pub fn is_known(&self, id: &ItemId) -> bool {
         self.cache.contains_key(id) || self.seen.contains(id)
+    }
+
+    /// When the cache is full: when the item the next new one would push
+    /// out was spread (None if it never was, or the cache has room). Hosts
+    /// that heard of that item by id may still be about to pull it.
+    pub fn next_eviction_spread_at(&self) -> Option<Instant> {
+        if self.cache.len() < self.cache_size {
+            return None;
+        }
+        let &(_, data_type) = self.by_size.last()?;
+        let class = self.classes.get(&data_type)?;
+        let victim = class
+            .spread_order
+            .iter()
+            .find_map(|id| self.cache.get(id))?;
+        victim.spread_at
     }
 
     /// Number of cached items.

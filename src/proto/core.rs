@@ -277,6 +277,20 @@ impl<R: Rng> Core<R> {
         self.validation.len() < self.max_pending
     }
 
+    /// With Plumtree: None when a local announcement may be taken now;
+    /// otherwise when it may. A new item in a full cache pushes out the item
+    /// spread longest ago; while that one was spread less than the tree's
+    /// pull window ago, lazy neighbours may still be about to pull it, so the
+    /// driver holds back this host's own announcements (the source of new
+    /// load) instead of letting them make the pull fail. Items from peers are
+    /// taken regardless (see [`Core::wants_items`]). Always None with
+    /// flooding, which pushes every item over every link.
+    pub fn announcements_held_until(&self, now: Instant) -> Option<Instant> {
+        let window = self.tree.pull_window()?;
+        let until = self.broadcast.next_eviction_spread_at()? + window;
+        (until > now).then_some(until)
+    }
+
     /// Takes the next action to carry out.
     pub fn poll_action(&mut self) -> Option<Action> {
         self.out.pop()

@@ -127,6 +127,15 @@ impl Tree {
         &self.stats
     }
 
+    /// With Plumtree, how long after an item spread a lazy neighbour may
+    /// still pull it: the id waits up to `ihave_interval` to be announced,
+    /// then `graft_timeout` for the eager copy, and the graft takes its way
+    /// back (counted as another `graft_timeout`). None with flooding.
+    pub fn pull_window(&self) -> Option<Duration> {
+        (self.config.mode == Dissemination::Plumtree)
+            .then(|| self.config.ihave_interval + 2 * self.config.graft_timeout)
+    }
+
     /// True when `peer` gets items in full.
     pub fn is_eager(&self, peer: &PeerId) -> bool {
         !self.lazy.contains(peer)

@@ -210,3 +210,36 @@ fn a_backed_up_neighbour_gets_ids_until_it_drains() {
         vec![send(3, Message::Item(b.clone()))]
     );
 }
+
+#[test]
+fn a_full_cache_holds_announcements_back_while_its_oldest_item_may_be_pulled() {
+    let mut rig = Rig::new(config(4, 2));
+    rig.link(2);
+    let announce = |rig: &mut Rig, ms| {
+        let data = std::sync::Arc::from(&b"x"[..]);
+        let event = super::Event::Announce {
+            ttl: super::Ttl(0),
+            data_type: super::DataType(7),
+            data,
+        };
+        rig.handle(event, ms);
+    };
+    announce(&mut rig, 10);
+    assert_eq!(rig.core.announcements_held_until(rig.at(10)), None);
+    announce(&mut rig, 20);
+    // Full: the next would push out the item spread at 10 ms, pullable
+    // until 10 + 50 + 2 × 100 ms.
+    assert_eq!(
+        rig.core.announcements_held_until(rig.at(20)),
+        Some(rig.at(260))
+    );
+    assert_eq!(rig.core.announcements_held_until(rig.at(260)), None);
+    // Flooding never holds back.
+    let mut flood = config(4, 2);
+    flood.tree.mode = Dissemination::Flood;
+    let mut rig = Rig::new(flood);
+    rig.link(2);
+    announce(&mut rig, 10);
+    announce(&mut rig, 20);
+    assert_eq!(rig.core.announcements_held_until(rig.at(20)), None);
+}
