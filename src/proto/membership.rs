@@ -410,7 +410,7 @@ impl Membership {
         let full = self.active.len() >= self.config.degree;
         if full {
             let must_take = match purpose {
-                Some(p) => matches!(p, Purpose::Probe | Purpose::Refresh),
+                Some(p) => matches!(p, Purpose::Probe | Purpose::Refresh | Purpose::ForwardJoin),
                 None => dialed.is_none() && high_priority,
             };
             if must_take {

@@ -56,14 +56,15 @@ impl Membership {
         let ttl = ttl.min(self.config.active_walk);
         let next = self.random_neighbour(&[from, joiner], rng);
         if ttl == 0 || self.active.len() <= 1 || next.is_none() {
-            // The walk ends here. A full host keeps the joiner as a backup
-            // instead: it dials with low priority, and dropping a neighbour
-            // for a link the joiner may refuse would only cost a link.
-            let room = self.active.len() + self.dialing.len() < self.config.degree;
+            // The walk ends here: this host links to the joiner, a full
+            // host too (it makes room once the link is up, as HyParView
+            // does). Keeping the joiner only as a backup at full hosts let
+            // a burst of joins into a small network leave two groups of
+            // full hosts, each closed on itself.
             if self.active.contains_key(&joiner) {
                 return;
             }
-            if room && self.dialable(&addr) {
+            if self.dialing.len() < self.config.degree && self.dialable(&addr) {
                 self.dial(addr, Purpose::ForwardJoin, false, out);
             } else {
                 self.insert_passive(addr, &[], rng);
