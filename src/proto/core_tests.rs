@@ -642,36 +642,3 @@ fn a_slow_client_is_not_dropped_while_the_window_has_room() {
     let later = rig.timeout(4000);
     assert!(!later.iter().any(|a| matches!(a, Action::DropClient { .. })));
 }
-
-#[test]
-fn a_host_refused_again_and_again_escalates_early() {
-    let mut rig = Rig::new(config(3, 10));
-    rig.link(2);
-    rig.receive(2, Message::Peers(vec![addr(3), addr(4), addr(5)]), 1);
-    let (mut t, mut refused, mut escalated_at) = (200, 0, None);
-    // Every full host it reaches refuses it at once; it is never 30 s
-    // below degree, yet it asks with high priority.
-    while t < 20_000 && escalated_at.is_none() {
-        for action in rig.timeout(t) {
-            let Action::Connect {
-                addr: SocketAddr::V4(a),
-                high_priority,
-            } = action
-            else {
-                continue;
-            };
-            if high_priority {
-                escalated_at = Some(t);
-                break;
-            }
-            let n = u64::from(a.ip().octets()[3]);
-            rig.handle(outbound(n), t + 5);
-            rig.receive(n, Message::Disconnect { alive: true }, t + 10);
-            refused += 1;
-        }
-        t += 200;
-    }
-    assert!(refused >= 3, "refused {refused} times");
-    let at = escalated_at.expect("escalated within 20 s");
-    assert!(at >= 8_000, "escalated at {at} ms");
-}

@@ -98,6 +98,15 @@ fn a_walk_goes_on_to_another_neighbour_and_leaves_a_backup_at_the_passive_hop() 
 }
 
 #[test]
+fn a_walk_that_ends_at_a_host_with_its_only_link_keeps_the_joiner_as_a_backup() {
+    let mut rig = Rig::new(config(1, 10));
+    rig.link(2);
+    assert_eq!(rig.receive(2, forward_join(7, 0), 1), vec![]);
+    assert_eq!(rig.core.passive_view(), addrs(&[7]));
+    assert_eq!(rig.neighbours(), vec![peer(2)]);
+}
+
+#[test]
 fn a_walk_that_ends_at_a_full_host_dials_the_joiner_and_makes_room_for_it() {
     let mut rig = Rig::new(config(2, 10));
     rig.link(2);

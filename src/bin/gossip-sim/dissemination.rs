@@ -532,6 +532,16 @@ mod tests {
             let (f, p) = (&flood.batches[b], &plum.batches[b]);
             assert!(p.rmr() < f.rmr(), "{}: {} vs {}", f.label, p.rmr(), f.rmr());
         }
+        for run in [&flood, &plum] {
+            for b in &run.batches {
+                let h = &b.hops;
+                assert_eq!(h.unknown, 0, "{} {}", run.mode, b.label);
+                assert_eq!(h.last.len(), 20, "{} {}", run.mode, b.label);
+                assert!(h.last.iter().all(Option::is_some), "{h:?}");
+                assert!(h.mean().unwrap() >= 1.0, "{h:?}");
+                assert!(b.rmr_after(WARMUP).is_some());
+            }
+        }
         let (f, p) = (&flood.batches[2], &plum.batches[2]);
         assert_eq!(f.killed, 60);
         assert_eq!(f.reliability.delivered, f.reliability.pairs, "{f:?}");
@@ -540,5 +550,10 @@ mod tests {
             f.reliability.share() * 100.0,
             p.reliability.share() * 100.0
         );
+    }
+
+    #[test]
+    fn the_steady_state_column_names_the_items_it_counts() {
+        assert_eq!(RMR_STEADY, format!("RMR {}+", WARMUP + 1));
     }
 }

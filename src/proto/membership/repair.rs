@@ -14,15 +14,6 @@ use super::{BOOTSTRAP_RETRY, Lost, Membership, Purpose, Timer};
 /// Dials a host with no neighbour keeps under way at most.
 const ISOLATED_DIALS: usize = 2;
 
-/// A host below `degree` that was refused this many times in a row by full
-/// hosts escalates after [`EARLY_ESCALATION`] instead of `escalate_after`.
-const EARLY_ESCALATION_REFUSALS: u32 = 3;
-
-/// See [`EARLY_ESCALATION_REFUSALS`]: long enough that a host does not push
-/// into full hosts while free slots are still being found (a guess), short
-/// enough that two groups of full hosts are rejoined within seconds.
-const EARLY_ESCALATION: Duration = Duration::from_secs(8);
-
 use crate::proto::Outbox;
 use crate::proto::types::{Action, Message, PeerId};
 use crate::wire::MAX_PEERS_PER_MESSAGE;
@@ -150,12 +141,7 @@ impl Membership {
             return;
         }
         let below_since = *self.below_since.get_or_insert(now);
-        let below_for = now.duration_since(below_since);
-        // Refused again and again: the backups this host knows are full,
-        // and a group of full hosts may have closed on itself (a burst of
-        // joins into one small network can leave two such groups).
-        let refused = self.refusals >= EARLY_ESCALATION_REFUSALS && below_for >= EARLY_ESCALATION;
-        let escalate = !isolated && (below_for >= self.config.escalate_after || refused);
+        let escalate = !isolated && now.duration_since(below_since) >= self.config.escalate_after;
         let wanted = if isolated {
             ISOLATED_DIALS.min(self.config.degree) - self.dialing.len()
         } else {

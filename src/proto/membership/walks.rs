@@ -60,11 +60,15 @@ impl Membership {
             // host too (it makes room once the link is up, as HyParView
             // does). Keeping the joiner only as a backup at full hosts let
             // a burst of joins into a small network leave two groups of
-            // full hosts, each closed on itself.
+            // full hosts, each closed on itself. A full host with a single
+            // neighbour (degree 1) keeps it: giving up its only link for
+            // the joiner would cut it and its neighbour's side apart.
             if self.active.contains_key(&joiner) {
                 return;
             }
-            if self.dialing.len() < self.config.degree && self.dialable(&addr) {
+            let room = self.active.len() + self.dialing.len() < self.config.degree;
+            let may_evict = self.active.len() >= 2 && self.dialing.len() < self.config.degree;
+            if (room || may_evict) && self.dialable(&addr) {
                 self.dial(addr, Purpose::ForwardJoin, false, out);
             } else {
                 self.insert_passive(addr, &[], rng);
