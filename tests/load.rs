@@ -158,6 +158,15 @@ fn twenty_nodes_deliver_1000_items_without_loss_or_duplicates() {
     eprintln!("load: 1000 items reached 19 subscribers in {took:?}");
 }
 
+#[test]
+fn twenty_nodes_with_plumtree_deliver_1000_items_without_loss_or_duplicates() {
+    let config = NodeConfig::new().degree(4).key("dissemination", "plumtree");
+    let net = Network::start_with(20, &config, Shape::Random(0x7eee));
+    let mut subs = subscribers(&net, &(1..20).collect::<Vec<_>>());
+    let took = flood(&net, &mut subs, 1000, 300);
+    eprintln!("load (plumtree): 1000 items reached 19 subscribers in {took:?}");
+}
+
 /// Samples a process's RSS every 20 ms on a thread until stopped.
 struct RssSampler {
     stop: Arc<AtomicBool>,

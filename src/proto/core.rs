@@ -355,8 +355,10 @@ impl<R: Rng> Core<R> {
                 self.on_peer_up(up, now);
             }
             Event::PeerDown { peer } => {
+                let eager = self.is_eager_neighbour(&peer);
                 self.membership
-                    .on_peer_down(&peer, now, &mut self.rng, &mut self.out)
+                    .on_peer_down(&peer, now, &mut self.rng, &mut self.out);
+                self.after_departure(&peer, eager, now);
             }
             Event::DialFailed { addr } => {
                 self.membership
@@ -409,6 +411,19 @@ impl<R: Rng> Core<R> {
             .on_peer_up(up, now, &mut self.rng, &mut self.out);
         if !known && self.membership.is_active(&up.peer) {
             self.offer_cache(up.peer, now);
+        }
+    }
+
+    /// True when `peer` is a neighbour that gets items in full.
+    fn is_eager_neighbour(&self, peer: &PeerId) -> bool {
+        self.membership.is_active(peer) && self.tree.is_eager(peer)
+    }
+
+    /// `peer`, an eager neighbour before when `was_eager`, may have left:
+    /// if so, this host's branch of the tree is broken and it repairs.
+    fn after_departure(&mut self, peer: &PeerId, was_eager: bool, now: Instant) {
+        if was_eager && !self.membership.is_active(peer) {
+            self.tree.on_eager_lost(now);
         }
     }
 
@@ -499,7 +514,9 @@ impl<R: Rng> Core<R> {
                 None
             }
             Message::Disconnect { alive } => {
+                let eager = self.tree.is_eager(&from);
                 self.membership.on_disconnect(from, alive, now, rng, out);
+                self.after_departure(&from, eager, now);
                 None
             }
             Message::KeepAlive => None,
@@ -747,10 +764,15 @@ impl<R: Rng> Core<R> {
         self.tree.count_pulled_out(sent, ids.len());
     }
 
-    /// A new link starts with the ids of what this host can still spread,
-    /// so a host that was cut off pulls what it missed.
+    /// A new link starts eager or lazy (see [`Tree::on_link_up`]) and with
+    /// the ids of what this host can still spread, so a host that was cut
+    /// off pulls what it missed.
     fn offer_cache(&mut self, peer: PeerId, now: Instant) {
-        self.tree.on_neighbour_gone(&peer);
+        let tree = &self.tree;
+        let eager = (self.membership.active_peers())
+            .filter(|p| **p != peer && tree.is_eager(p))
+            .count();
+        self.tree.on_link_up(peer, eager, now, &mut self.out);
         let ids = self.broadcast.recent_spreadable(MAX_IDS_PER_MESSAGE);
         self.tree.announce(peer, ids, now);
     }

@@ -10,7 +10,24 @@
 //! `graft_timeout` for the item to come the eager way; then it asks the
 //! first announcer for it with [`Message::Graft`], which also makes that
 //! link eager again and so repairs the tree; the next announcer is asked
-//! after another `graft_timeout`, and so on.
+//! after `graft_retry`, and so on. The first wait is longer than the lag
+//! of an eager copy behind a lazy announcement on an intact tree (with
+//! many senders one shared tree is a few hops longer than the shortest
+//! path for most of them): a shorter one pulls items the tree was about to
+//! deliver, and every such pull adds an eager link, hence duplicates and
+//! prunes that reshape the tree for the last sender and break it for the
+//! others. Only a host that knows its branch is broken (within
+//! `repair_window` after it lost an eager neighbour or had to pull an
+//! item) or is not on the tree yet (it never received an item) pulls after
+//! `graft_retry` at once.
+//!
+//! Links start eager while the tree forms: until a host received its first
+//! item, every new link of it is eager, and the duplicates of the first
+//! items prune the tree out of the overlay. Afterwards a new link (the
+//! membership replaces links all the time) starts lazy, so the tree keeps
+//! its shape, unless the host needs it: it has no other eager neighbour,
+//! or it is repairing; it then asks the peer to push in full too, with an
+//! empty `Graft`.
 //!
 //! The same mechanism catches up: every new link starts with an `IHave` of
 //! the items this host still has cached, so a host that was cut off pulls
@@ -42,8 +59,15 @@ pub struct TreeConfig {
     /// Flooding or Plumtree.
     pub mode: Dissemination,
     /// How long an announced item may take to come the eager way before it
-    /// is pulled.
+    /// is pulled from its first announcer.
     pub graft_timeout: Duration,
+    /// How long a pull may take before the next announcer is asked; also
+    /// the first wait of a host that is repairing or not on the tree yet.
+    pub graft_retry: Duration,
+    /// How long after losing an eager neighbour, or pulling an item, a
+    /// host counts as repairing: it pulls after `graft_retry` and its new
+    /// links start eager.
+    pub repair_window: Duration,
     /// How often the ids queued for lazy neighbours are sent.
     pub ihave_interval: Duration,
     /// Most ids waiting to be pulled; beyond, the oldest is given up.
@@ -51,15 +75,20 @@ pub struct TreeConfig {
 }
 
 impl Default for TreeConfig {
-    /// Plumtree with a 100 ms graft timeout (far beyond a LAN hop and a
-    /// local validation, short enough that a broken tree heals at once), ids
-    /// sent every 50 ms and 16,384 missing ids (guesses). How often a peer
-    /// may pull is bounded by the cache: each cached item goes to each peer
-    /// at most once.
+    /// Plumtree with a 250 ms graft timeout (the lag of the eager copy of a
+    /// shared tree in the simulator's 10,000-node network of 10–50 ms links
+    /// stays below it: 100 ms pulled a tenth of all deliveries with many
+    /// senders; see the README's dissemination table), 100 ms to the next
+    /// announcer and while repairing (far beyond a LAN hop and a local
+    /// validation), a repair window of 1 s, ids sent every 50 ms and 16,384
+    /// missing ids (guesses). How often a peer may pull is bounded by the
+    /// cache: each cached item goes to each peer at most once.
     fn default() -> TreeConfig {
         TreeConfig {
             mode: Dissemination::Plumtree,
-            graft_timeout: Duration::from_millis(100),
+            graft_timeout: Duration::from_millis(250),
+            graft_retry: Duration::from_millis(100),
+            repair_window: Duration::from_secs(1),
             ihave_interval: Duration::from_millis(50),
             max_missing: 16_384,
         }
@@ -103,8 +132,17 @@ pub struct Tree {
     queued: BTreeMap<PeerId, Vec<ItemId>>,
     next_flush: Option<Instant>,
     missing: HashMap<ItemId, Missing>,
-    /// When to pull which id, in deadline order (the timeout is constant).
+    /// When to pull which id from its first announcer after
+    /// `graft_timeout`, in deadline order (the timeout is constant).
     grafts_due: VecDeque<(Instant, ItemId)>,
+    /// When to pull which id after `graft_retry` (from the next announcer,
+    /// or the first while repairing), in deadline order.
+    retries_due: VecDeque<(Instant, ItemId)>,
+    /// An item came from a peer: this host is on the tree.
+    on_tree: bool,
+    /// Until when this host repairs its branch (it lost an eager neighbour
+    /// or had to pull).
+    repairing_until: Option<Instant>,
     stats: TreeStats,
 }
 
@@ -118,6 +156,9 @@ impl Tree {
             next_flush: None,
             missing: HashMap::new(),
             grafts_due: VecDeque::new(),
+            retries_due: VecDeque::new(),
+            on_tree: false,
+            repairing_until: None,
             stats: TreeStats::default(),
         }
     }
@@ -130,10 +171,12 @@ impl Tree {
     /// With Plumtree, how long after an item spread a lazy neighbour may
     /// still pull it: the id waits up to `ihave_interval` to be announced,
     /// then `graft_timeout` for the eager copy, and the graft takes its way
-    /// back (counted as another `graft_timeout`). None with flooding.
+    /// back (counted as `graft_retry`, after which the next announcer is
+    /// asked). None with flooding.
     pub fn pull_window(&self) -> Option<Duration> {
-        (self.config.mode == Dissemination::Plumtree)
-            .then(|| self.config.ihave_interval + 2 * self.config.graft_timeout)
+        (self.config.mode == Dissemination::Plumtree).then(|| {
+            self.config.ihave_interval + self.config.graft_timeout + self.config.graft_retry
+        })
     }
 
     /// True when `peer` gets items in full.
@@ -157,16 +200,49 @@ impl Tree {
         self.queued.retain(|p, _| is_neighbour(p));
     }
 
-    /// A neighbour is gone: it is forgotten (a new link to it starts eager).
+    /// A neighbour is gone: it is forgotten.
     pub fn on_neighbour_gone(&mut self, peer: &PeerId) {
         self.lazy.remove(peer);
         self.queued.remove(peer);
+    }
+
+    /// An eager neighbour left: this host's branch of the tree is broken,
+    /// so for `repair_window` it pulls sooner and takes new links eager.
+    pub fn on_eager_lost(&mut self, now: Instant) {
+        self.repairing_until = Some(now + self.config.repair_window);
+    }
+
+    fn repairing(&self, now: Instant) -> bool {
+        self.repairing_until.is_some_and(|t| now < t)
+    }
+
+    /// A new link to `peer`, while `eager` other neighbours get items in
+    /// full. It starts eager until this host is on the tree, or when the
+    /// host has no other eager neighbour or is repairing; in the last two
+    /// cases the peer, which may have taken the link lazy, is asked to push
+    /// in full too (an empty Graft). Otherwise it starts lazy: it carries
+    /// announcements and pulls, and becomes eager when it delivers an item
+    /// first or is grafted.
+    pub fn on_link_up(&mut self, peer: PeerId, eager: usize, now: Instant, out: &mut Outbox) {
+        self.on_neighbour_gone(&peer);
+        if self.config.mode != Dissemination::Plumtree || !self.on_tree {
+            return;
+        }
+        if eager == 0 || self.repairing(now) {
+            out.push(Action::Send {
+                to: peer,
+                msg: Message::Graft(Vec::new()),
+            });
+        } else {
+            self.lazy.insert(peer);
+        }
     }
 
     /// `from` sent an item this host had not seen: it is on the tree.
     pub fn on_new_item(&mut self, from: Option<PeerId>, id: &ItemId) {
         self.missing.remove(id);
         if let Some(peer) = from {
+            self.on_tree = true;
             self.lazy.remove(&peer);
         }
     }
@@ -237,7 +313,8 @@ impl Tree {
     }
 
     /// `from` has these ids; those `unseen` are pulled unless they come the
-    /// eager way within `graft_timeout`.
+    /// eager way within `graft_timeout` (`graft_retry` while repairing or
+    /// not on the tree yet).
     pub fn on_ihave(
         &mut self,
         from: PeerId,
@@ -255,7 +332,9 @@ impl Tree {
             if self.missing.len() >= self.config.max_missing {
                 // The oldest entry gives way: under a flood of ids, fresh
                 // announcements matter more than stale ones.
-                while let Some((_, old)) = self.grafts_due.pop_front() {
+                while let Some((_, old)) =
+                    (self.grafts_due.pop_front()).or_else(|| self.retries_due.pop_front())
+                {
                     if self.missing.remove(&old).is_some() {
                         self.stats.missing_dropped += 1;
                         break;
@@ -268,8 +347,13 @@ impl Tree {
                     announcers: VecDeque::from([from]),
                 },
             );
-            self.grafts_due
-                .push_back((now + self.config.graft_timeout, *id));
+            if self.on_tree && !self.repairing(now) {
+                self.grafts_due
+                    .push_back((now + self.config.graft_timeout, *id));
+            } else {
+                self.retries_due
+                    .push_back((now + self.config.graft_retry, *id));
+            }
         }
     }
 
@@ -286,11 +370,9 @@ impl Tree {
 
     /// When [`Tree::on_timeout`] wants to run next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let graft = self.grafts_due.front().map(|(at, _)| *at);
-        match (graft, self.next_flush) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let first = self.grafts_due.front().map(|(at, _)| *at);
+        let retry = self.retries_due.front().map(|(at, _)| *at);
+        [first, retry, self.next_flush].into_iter().flatten().min()
     }
 
     /// Sends the queued announcements when due, and pulls announced items
@@ -323,11 +405,16 @@ impl Tree {
             }
         }
         let mut grafts: BTreeMap<PeerId, Vec<ItemId>> = BTreeMap::new();
-        while let Some(&(at, id)) = self.grafts_due.front() {
-            if at > now {
-                break;
+        let mut due = Vec::new();
+        for queue in [&mut self.grafts_due, &mut self.retries_due] {
+            while let Some(&(at, id)) = queue.front()
+                && at <= now
+            {
+                queue.pop_front();
+                due.push(id);
             }
-            self.grafts_due.pop_front();
+        }
+        for id in due {
             let Some(m) = self.missing.get_mut(&id) else {
                 continue;
             };
@@ -341,9 +428,13 @@ impl Tree {
             if m.announcers.is_empty() {
                 self.missing.remove(&id);
             } else {
-                self.grafts_due
-                    .push_back((now + self.config.graft_timeout, id));
+                self.retries_due
+                    .push_back((now + self.config.graft_retry, id));
             }
+        }
+        if !grafts.is_empty() {
+            // The tree did not deliver in time: this branch is broken.
+            self.repairing_until = Some(now + self.config.repair_window);
         }
         for (peer, mut ids) in grafts {
             ids.sort_unstable();

@@ -174,9 +174,120 @@ fn with_flooding_too_a_new_link_starts_with_the_ids_of_the_cache() {
     relay(&mut rig, 2, &item(1, 0), 1);
     rig.handle(inbound(3, false), 2);
     assert_eq!(rig.timeout(60), vec![send(3, Message::IHave(ids(&[1])))]);
-    // And what it misses is pulled.
+    // And what it misses is pulled (after the graft timeout: it is on the
+    // tree since item 1).
     rig.receive(3, Message::IHave(ids(&[9])), 70);
-    assert_eq!(rig.timeout(170), vec![send(3, Message::Graft(ids(&[9])))]);
+    assert_eq!(rig.timeout(319), vec![]);
+    assert_eq!(rig.timeout(320), vec![send(3, Message::Graft(ids(&[9])))]);
+}
+
+/// The Graft messages among `actions`.
+fn grafts(actions: Vec<Action>) -> Vec<Action> {
+    (actions.into_iter())
+        .filter(|a| {
+            matches!(
+                a,
+                Action::Send {
+                    msg: Message::Graft(_),
+                    ..
+                }
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn once_on_the_tree_a_new_link_starts_lazy() {
+    let mut rig = Rig::new(config(4, 10));
+    rig.link(2);
+    rig.link(3);
+    relay(&mut rig, 2, &item(1, 0), 1);
+    // Membership replaces links all the time: a new one does not change
+    // the tree (no Graft, no eager push).
+    assert_eq!(
+        rig.handle(inbound(4, false), 5),
+        vec![send(4, Message::GetPeers)]
+    );
+    let next = item(2, 0);
+    assert_eq!(
+        relay(&mut rig, 2, &next, 10),
+        vec![send(3, Message::Item(next))]
+    );
+    assert_eq!(rig.timeout(55), vec![send(4, Message::IHave(ids(&[1, 2])))]);
+}
+
+#[test]
+fn a_host_without_another_eager_neighbour_takes_a_new_link_eager_and_asks_for_pushes() {
+    let mut rig = Rig::new(config(4, 10));
+    rig.link(2);
+    rig.link(3);
+    relay(&mut rig, 2, &item(1, 0), 1);
+    rig.receive(2, Message::Prune, 2);
+    rig.receive(3, Message::Prune, 3);
+    assert_eq!(
+        rig.handle(inbound(4, false), 5),
+        vec![send(4, Message::GetPeers), send(4, Message::Graft(vec![]))]
+    );
+    let next = item(2, 0);
+    assert_eq!(
+        relay(&mut rig, 3, &next, 10),
+        vec![send(4, Message::Item(next))]
+    );
+}
+
+#[test]
+fn an_empty_graft_asks_for_items_in_full() {
+    let mut rig = Rig::new(config(4, 10));
+    rig.link(2);
+    rig.link(3);
+    rig.receive(3, Message::Prune, 0);
+    assert_eq!(rig.receive(3, Message::Graft(vec![]), 1), vec![]);
+    let it = item(1, 0);
+    assert_eq!(relay(&mut rig, 2, &it, 2), vec![send(3, Message::Item(it))]);
+}
+
+#[test]
+fn on_the_tree_a_host_pulls_later_unless_its_branch_is_broken() {
+    let mut rig = Rig::new(config(4, 10));
+    rig.link(2);
+    rig.link(3);
+    rig.link(4);
+    relay(&mut rig, 2, &item(1, 0), 0);
+    // On an intact tree the eager copy gets 250 ms.
+    rig.receive(3, Message::IHave(ids(&[7])), 10);
+    assert_eq!(grafts(rig.timeout(259)), vec![]);
+    assert_eq!(
+        grafts(rig.timeout(260)),
+        vec![send(3, Message::Graft(ids(&[7])))]
+    );
+    // It had to pull: for a second, pulls go out after 100 ms.
+    rig.receive(3, Message::IHave(ids(&[8])), 300);
+    assert_eq!(grafts(rig.timeout(399)), vec![]);
+    assert_eq!(
+        grafts(rig.timeout(400)),
+        vec![send(3, Message::Graft(ids(&[8])))]
+    );
+    // The repair is over: 250 ms again.
+    rig.receive(4, Message::IHave(ids(&[9])), 1500);
+    assert_eq!(grafts(rig.timeout(1749)), vec![]);
+    assert_eq!(
+        grafts(rig.timeout(1750)),
+        vec![send(4, Message::Graft(ids(&[9])))]
+    );
+    // The eager neighbour 2 fails: this branch is broken, pulls go out
+    // after 100 ms and a new link starts eager.
+    let down = super::Event::PeerDown {
+        peer: super::core_tests::peer(2),
+    };
+    rig.handle(down, 3000);
+    rig.receive(3, Message::IHave(ids(&[10])), 3010);
+    assert_eq!(grafts(rig.timeout(3109)), vec![]);
+    assert_eq!(
+        grafts(rig.timeout(3110)),
+        vec![send(3, Message::Graft(ids(&[10])))]
+    );
+    let up = grafts(rig.handle(inbound(5, false), 3120));
+    assert_eq!(up, vec![send(5, Message::Graft(vec![]))]);
 }
 
 #[test]
@@ -228,12 +339,12 @@ fn a_full_cache_holds_announcements_back_while_its_oldest_item_may_be_pulled() {
     assert_eq!(rig.core.announcements_held_until(rig.at(10)), None);
     announce(&mut rig, 20);
     // Full: the next would push out the item spread at 10 ms, pullable
-    // until 10 + 50 + 2 × 100 ms.
+    // until 10 + 50 + 250 + 100 ms.
     assert_eq!(
         rig.core.announcements_held_until(rig.at(20)),
-        Some(rig.at(260))
+        Some(rig.at(410))
     );
-    assert_eq!(rig.core.announcements_held_until(rig.at(260)), None);
+    assert_eq!(rig.core.announcements_held_until(rig.at(410)), None);
     // Flooding never holds back.
     let mut flood = config(4, 2);
     flood.tree.mode = Dissemination::Flood;
