@@ -310,14 +310,8 @@ pub fn check_header(header: &Header, from: Direction) -> Result<(), DecodeError>
     }
 }
 
-/// Decodes one message whose header was already read; `body` is exactly
-/// `header.body_len()` bytes.
-pub fn decode_body(
-    header: Header,
-    body: &[u8],
-    from: Direction,
-) -> Result<ApiMessage, DecodeError> {
-    check_header(&header, from)?;
+/// Checks that `body` is exactly what `header` declares.
+pub(crate) fn check_body_len(header: &Header, body: &[u8]) -> Result<(), DecodeError> {
     let (size, actual) = (header.size, HEADER_LEN + body.len());
     let expected = usize::from(size);
     if actual < expected {
@@ -329,6 +323,18 @@ pub fn decode_body(
     if actual > expected {
         return Err(DecodeError::SizeMismatch { size, actual });
     }
+    Ok(())
+}
+
+/// Decodes one message whose header was already read; `body` is exactly
+/// `header.body_len()` bytes.
+pub fn decode_body(
+    header: Header,
+    body: &[u8],
+    from: Direction,
+) -> Result<ApiMessage, DecodeError> {
+    check_header(&header, from)?;
+    check_body_len(&header, body)?;
     // check_header guarantees at least FIXED_LEN body bytes.
     let (fixed, data) = body.split_at(FIXED_LEN);
     let fixed = [fixed[0], fixed[1], fixed[2], fixed[3]];

@@ -64,8 +64,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::codec::{
     self, ApiMessage, DecodeError, Direction, HEADER_LEN, Header, MAX_MESSAGE_LEN, ReadError,
+    check_body_len,
 };
 use crate::node::NodeStatus;
+use crate::wire::{addr_len, encode_addr};
 
 /// Type of STATUS QUERY (module → gossip).
 pub const STATUS_QUERY: u16 = 510;
@@ -249,7 +251,7 @@ impl PeerEntry {
     fn encoded_len(&self) -> usize {
         let id = if self.peer_id.is_some() { 32 } else { 0 };
         let age = if self.age_ms.is_some() { 8 } else { 0 };
-        1 + id + address_len(&self.addr) + age
+        1 + id + addr_len(&self.addr) + age
     }
 }
 
@@ -423,22 +425,6 @@ fn read_status_body<R: Read>(r: &mut R, header: Header) -> Result<Vec<u8>, ReadE
     Ok(body)
 }
 
-/// Checks that `body` is exactly what `header` declares.
-fn check_body_len(header: &Header, body: &[u8]) -> Result<(), DecodeError> {
-    let (size, actual) = (header.size, HEADER_LEN + body.len());
-    let expected = usize::from(size);
-    if actual < expected {
-        return Err(DecodeError::Truncated {
-            expected,
-            got: actual,
-        });
-    }
-    if actual > expected {
-        return Err(DecodeError::SizeMismatch { size, actual });
-    }
-    Ok(())
-}
-
 /// Decodes a STATUS QUERY whose header was already read.
 pub fn decode_query(header: Header, body: &[u8]) -> Result<StatusQuery, DecodeError> {
     if header.msg_type != STATUS_QUERY {
@@ -593,27 +579,6 @@ fn decode_reply_fields(body: &[u8]) -> Result<StatusReply, StatusError> {
     })
 }
 
-fn address_len(addr: &SocketAddr) -> usize {
-    match addr {
-        SocketAddr::V4(_) => 7,
-        SocketAddr::V6(_) => 19,
-    }
-}
-
-fn put_address(addr: &SocketAddr, out: &mut Vec<u8>) {
-    match addr.ip() {
-        IpAddr::V4(ip) => {
-            out.push(4);
-            out.extend_from_slice(&ip.octets());
-        }
-        IpAddr::V6(ip) => {
-            out.push(6);
-            out.extend_from_slice(&ip.octets());
-        }
-    }
-    out.extend_from_slice(&addr.port().to_be_bytes());
-}
-
 fn put_entry(entry: &PeerEntry, out: &mut Vec<u8>) {
     let mut flags = 0;
     if entry.peer_id.is_some() {
@@ -629,7 +594,7 @@ fn put_entry(entry: &PeerEntry, out: &mut Vec<u8>) {
     if let Some(id) = &entry.peer_id {
         out.extend_from_slice(id);
     }
-    put_address(&entry.addr, out);
+    encode_addr(&entry.addr, out);
     if let Some(age) = entry.age_ms {
         out.extend_from_slice(&age.to_be_bytes());
     }
@@ -647,8 +612,8 @@ pub fn encode_reply(reply: &StatusReply, out: &mut Vec<u8>) -> usize {
     out.extend_from_slice(&reply.request_id.to_be_bytes());
     out.extend_from_slice(&reply.peer_id);
     out.extend_from_slice(&reply.uptime_ms.to_be_bytes());
-    put_address(&reply.p2p_addr, out);
-    put_address(&reply.api_addr, out);
+    encode_addr(&reply.p2p_addr, out);
+    encode_addr(&reply.api_addr, out);
     for (_, value) in reply.counters.named() {
         out.extend_from_slice(&value.to_be_bytes());
     }

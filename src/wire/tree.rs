@@ -61,11 +61,7 @@ pub(super) fn encode(msg: &Message, out: &mut Vec<u8>) -> bool {
 /// The encoded length of a dissemination message; None for other messages.
 pub(super) fn encoded_len(msg: &Message) -> Option<usize> {
     Some(match msg {
-        Message::IHave(ids) | Message::Graft(ids) => {
-            let mut out = Vec::new();
-            encode_ids(ids, &mut out);
-            1 + out.len()
-        }
+        Message::IHave(ids) | Message::Graft(ids) => 1 + ids_len(ids),
         Message::Prune => 1,
         _ => return None,
     })
@@ -117,28 +113,49 @@ fn runs(ids: &[ItemId]) -> Vec<(u64, u64)> {
     runs
 }
 
+/// The varint fields of each run, in order: (start, length − 1), where a
+/// later run's start is its gap after the previous run minus 2.
+fn run_fields(runs: &[(u64, u64)]) -> impl Iterator<Item = (u64, u64)> + '_ {
+    let previous = std::iter::once(None).chain(runs.iter().map(|&(_, last)| Some(last)));
+    runs.iter()
+        .zip(previous)
+        .map(|(&(first, last), prev_last)| {
+            let start = prev_last.map_or(first, |p| first - p - 2);
+            (start, last - first)
+        })
+}
+
+/// The ids of each origin, in canonical order.
+fn groups(ids: &[ItemId]) -> impl Iterator<Item = &[ItemId]> {
+    ids.chunk_by(|a, b| a.origin_tag() == b.origin_tag())
+}
+
 fn encode_ids(ids: &[ItemId], out: &mut Vec<u8>) {
     let ids = canonical(ids);
-    let groups: Vec<&[ItemId]> = ids
-        .chunk_by(|a, b| a.origin_tag() == b.origin_tag())
-        .collect();
     // At most MAX_IDS_PER_MESSAGE groups, so it fits in a u16.
-    out.extend_from_slice(&(groups.len() as u16).to_be_bytes());
-    for group in groups {
+    out.extend_from_slice(&(groups(&ids).count() as u16).to_be_bytes());
+    for group in groups(&ids) {
         out.extend_from_slice(&group[0].origin_tag());
         let runs = runs(group);
         varint::put(runs.len() as u64 - 1, out);
-        let mut prev_last: Option<u64> = None;
-        for (first, last) in runs {
-            let start = match prev_last {
-                None => first,
-                Some(p) => first - p - 2,
-            };
+        for (start, extra) in run_fields(&runs) {
             varint::put(start, out);
-            varint::put(last - first, out);
-            prev_last = Some(last);
+            varint::put(extra, out);
         }
     }
+}
+
+/// The bytes [`encode_ids`] appends, computed without encoding.
+fn ids_len(ids: &[ItemId]) -> usize {
+    let ids = canonical(ids);
+    let group_len = |group: &[ItemId]| {
+        let runs = runs(group);
+        let fields: usize = run_fields(&runs)
+            .map(|(start, extra)| varint::len(start) + varint::len(extra))
+            .sum();
+        8 + varint::len(runs.len() as u64 - 1) + fields
+    };
+    2 + groups(&ids).map(group_len).sum::<usize>()
 }
 
 fn decode_ids(r: &mut Reader<'_>) -> Result<Vec<ItemId>, WireError> {

@@ -19,7 +19,6 @@ pub fn put(mut v: u64, out: &mut Vec<u8>) {
 }
 
 /// Bytes [`put`] appends for `v`.
-#[cfg(test)]
 pub fn len(v: u64) -> usize {
     (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
