@@ -17,12 +17,35 @@ use std::time::Instant;
 use super::Outbox;
 use super::types::{Action, DataType, Item, ItemId, Message, PeerId, Ttl};
 
+/// Most origins whose forgotten sequence numbers a [`SeenSet`] remembers;
+/// beyond, the origin whose mark was set first is forgotten (a guess: far
+/// more origins than a network sends from at once).
+pub const MAX_ORIGIN_MARKS: usize = 4096;
+
+/// How far below an origin's mark a sequence number still counts as
+/// forgotten: 2^32 numbers, about 65 s of the origin's clock at its
+/// starting point (sequence numbers start at the start time in ms × 2^16).
+/// An origin whose clock went back further starts a new run of numbers
+/// that is not mistaken for old.
+const MARK_REACH: u64 = 1 << 32;
+
 /// A bounded set of ids, forgetting the oldest first.
+///
+/// What it forgot still counts as seen: per origin it keeps the highest
+/// sequence number it forgot (its *mark*), and an id of that origin at or
+/// just below the mark is known. Ids of one origin are forgotten roughly
+/// in order, so a copy that comes back after its id was forgotten is not
+/// taken as new, and an item delayed until after 64 × cache_size newer
+/// ones is dropped as too old.
 #[derive(Debug)]
 pub struct SeenSet {
     capacity: usize,
     ids: HashSet<ItemId>,
     order: VecDeque<ItemId>,
+    /// Per origin tag, the highest sequence number forgotten.
+    marks: HashMap<[u8; 8], u64>,
+    /// The tags of `marks`, in the order their marks were first set.
+    mark_order: VecDeque<[u8; 8]>,
 }
 
 impl SeenSet {
@@ -33,12 +56,14 @@ impl SeenSet {
             capacity,
             ids: HashSet::new(),
             order: VecDeque::new(),
+            marks: HashMap::new(),
+            mark_order: VecDeque::new(),
         }
     }
 
-    /// Adds `id`; false when it was already there.
+    /// Adds `id`; false when it was already known.
     pub fn insert(&mut self, id: ItemId) -> bool {
-        if !self.ids.insert(id) {
+        if self.below_mark(&id) || !self.ids.insert(id) {
             return false;
         }
         self.order.push_back(id);
@@ -46,13 +71,14 @@ impl SeenSet {
             && let Some(old) = self.order.pop_front()
         {
             self.ids.remove(&old);
+            self.forget(old);
         }
         true
     }
 
-    /// True when `id` is remembered.
+    /// True when `id` is remembered, or at or just below its origin's mark.
     pub fn contains(&self, id: &ItemId) -> bool {
-        self.ids.contains(id)
+        self.ids.contains(id) || self.below_mark(id)
     }
 
     /// Number of ids remembered.
@@ -63,6 +89,28 @@ impl SeenSet {
     /// True when empty.
     pub fn is_empty(&self) -> bool {
         self.order.is_empty()
+    }
+
+    fn below_mark(&self, id: &ItemId) -> bool {
+        self.marks
+            .get(&id.origin_tag())
+            .is_some_and(|&mark| id.seq() <= mark && mark - id.seq() < MARK_REACH)
+    }
+
+    /// Raises the mark of `old`'s origin to its sequence number.
+    fn forget(&mut self, old: ItemId) {
+        let tag = old.origin_tag();
+        if let Some(mark) = self.marks.get_mut(&tag) {
+            *mark = (*mark).max(old.seq());
+            return;
+        }
+        if self.mark_order.len() >= MAX_ORIGIN_MARKS
+            && let Some(gone) = self.mark_order.pop_front()
+        {
+            self.marks.remove(&gone);
+        }
+        self.marks.insert(tag, old.seq());
+        self.mark_order.push_back(tag);
     }
 }
 
@@ -537,14 +585,54 @@ mod tests {
         );
     }
 
+    /// Item `seq` of the origin whose tag is `origin` in big-endian bytes.
+    fn id_of(origin: u64, seq: u64) -> ItemId {
+        let mut id = [0; 16];
+        id[..8].copy_from_slice(&origin.to_be_bytes());
+        id[8..].copy_from_slice(&seq.to_be_bytes());
+        ItemId(id)
+    }
+
     #[test]
-    fn the_seen_set_is_bounded() {
+    fn the_seen_set_is_bounded_and_what_it_forgot_stays_seen() {
         let mut s = SeenSet::new(3);
         for n in 0..10 {
-            s.insert(ItemId::from_u64(n));
+            assert!(s.insert(ItemId::from_u64(n)));
         }
         assert_eq!(s.len(), 3);
-        assert!(!s.contains(&ItemId::from_u64(0)));
         assert!(s.contains(&ItemId::from_u64(9)));
+        // Forgotten, but at or below the origin's mark (6): still seen.
+        assert!(s.contains(&ItemId::from_u64(0)));
+        assert!(!s.insert(ItemId::from_u64(6)));
+        assert_eq!(s.len(), 3);
+        // Newer than anything forgotten: new.
+        assert!(s.insert(ItemId::from_u64(10)));
+    }
+
+    #[test]
+    fn marks_are_per_origin_and_reach_only_so_far_back() {
+        let mut s = SeenSet::new(1);
+        let base = 1 << 40;
+        s.insert(id_of(1, base + 5));
+        s.insert(id_of(1, base + 6));
+        assert!(s.contains(&id_of(1, base + 2)), "below origin 1's mark");
+        assert!(!s.contains(&id_of(2, base + 2)), "origin 2 has no mark");
+        assert!(s.contains(&id_of(1, base + 5 - (MARK_REACH - 1))));
+        // Far below the mark: an origin whose clock went back, new numbers.
+        assert!(!s.contains(&id_of(1, base + 5 - MARK_REACH)));
+        assert!(s.insert(id_of(1, 7)));
+    }
+
+    #[test]
+    fn the_marks_are_bounded() {
+        let mut s = SeenSet::new(1);
+        for origin in 0..=MAX_ORIGIN_MARKS as u64 + 1 {
+            s.insert(id_of(origin, 100));
+        }
+        assert_eq!(s.marks.len(), MAX_ORIGIN_MARKS);
+        assert_eq!(s.mark_order.len(), MAX_ORIGIN_MARKS);
+        // Origin 0's mark was the first set and is gone; origin 1's stays.
+        assert!(!s.contains(&id_of(0, 100)));
+        assert!(s.contains(&id_of(1, 100)));
     }
 }
