@@ -6,6 +6,10 @@
 //! blocks on anything but its own queues: sends to peers and clients use
 //! `try_send`.
 //!
+//! Announcements are signed in batches: the core gathers the ones taken in
+//! a row and the node has it sign them
+//! ([`Core::flush_announcements`]) as soon as no further one is ready.
+//!
 //! Flow control: the node takes items from peers whenever its validation
 //! window has room, and its own clients' announcements only while no peer
 //! outbox is backed up (at half of `peer_queue` or 1 MiB), so load is held
@@ -220,6 +224,13 @@ impl Driver {
             if let Some(until) = held {
                 deadline = deadline.min(until);
             }
+            // A burst of announcements ends when no further one is ready to
+            // be taken: sign what the core gathered as one batch.
+            if self.core.pending_announcements() > 0 && (!take_local || self.inbox.local.is_empty())
+            {
+                self.core.flush_announcements(now);
+                self.execute_actions();
+            }
             let local = if take_local {
                 &self.inbox.local
             } else {
@@ -242,6 +253,8 @@ impl Driver {
             }
             self.execute_actions();
         }
+        self.core.flush_announcements(Instant::now());
+        self.execute_actions();
         info!("stats: {}", self.stats());
         self.leave();
         self.close_all();
