@@ -12,6 +12,7 @@ mod connection;
 mod listener;
 mod pace;
 mod threads;
+pub(crate) mod wait;
 
 pub use self::budget::{ByteBudget, NET_QUEUE_BYTES};
 pub use self::connection::{OUTBOX_HIGH_WATER_BYTES, PeerLink, spawn_dial};
