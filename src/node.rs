@@ -133,8 +133,7 @@ impl fmt::Display for NodeStats {
              slow_clients_kicked={} misbehaviours={} dropped_over_rate={} peers_banned={} \
              refused_banned={} passive={} shuffles={} keepalive_timeouts={} evictions={} \
              joins_dropped={} prunes={} grafts={} pulled_out={} ids_announced={} \
-             pulls_refused={} missing_dropped={} verified={} verified_by_batch={} \
-             bad_signatures={} batches_signed={} largest_batch={}",
+             pulls_refused={} missing_dropped={}",
             self.neighbours,
             c.announced,
             c.received,
@@ -164,12 +163,7 @@ impl fmt::Display for NodeStats {
             self.tree.pulled_out,
             self.tree.ids_announced,
             self.tree.pulls_refused,
-            self.tree.missing_dropped,
-            c.verified,
-            c.verified_by_batch,
-            c.bad_signatures,
-            c.batches_signed,
-            c.largest_batch
+            self.tree.missing_dropped
         )
     }
 }

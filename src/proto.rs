@@ -19,11 +19,9 @@
 //! - [`tree`]: Plumtree's eager and lazy push: which neighbours get an item
 //!   in full, which get its id, and pulling what was announced but did not
 //!   come.
-//! - [`origin`]: who announced an item and when: origin keys, signatures,
-//!   per-origin sequence numbers and the hybrid logical clock.
-//! - [`batch`]: signed batches: an origin signs the digests of up to 64
-//!   items at once, and a host checks each batch's signature once (before
-//!   an item counts as seen), not each item's.
+//! - [`origin`]: who announced an item and when: origin keys, signatures
+//!   (checked once per item, before it counts as seen), per-origin sequence
+//!   numbers and the hybrid logical clock.
 //! - [`validation`]: items waiting for the verdicts of the local clients that
 //!   were notified of them, with message ids and a deadline (SPEC §4).
 //!
@@ -41,7 +39,6 @@
 #![deny(clippy::disallowed_methods)]
 
 pub mod accounting;
-pub mod batch;
 pub mod broadcast;
 pub mod membership;
 pub mod origin;
@@ -50,8 +47,6 @@ pub mod validation;
 
 #[cfg(test)]
 mod accounting_tests;
-#[cfg(test)]
-mod batch_tests;
 mod core;
 #[cfg(test)]
 mod core_tests;
@@ -66,9 +61,10 @@ mod tree_tests;
 mod types;
 
 pub use self::accounting::{AccountingConfig, BanReason};
-pub use self::batch::{ItemDigest, ItemProof, MAX_BATCH, SignedBatch};
 pub use self::core::{Core, ProtoConfig, Stats};
-pub use self::origin::{ChecksumAuth, Hlc, HlcClock, ItemAuth, ItemSignature, OriginKey};
+pub use self::origin::{
+    ChecksumAuth, Hlc, HlcClock, ItemAuth, ItemSignature, OriginKey, OriginProof,
+};
 pub use self::tree::{Dissemination, TreeConfig, TreeStats};
 pub use self::types::{
     Action, ClientId, DataType, Event, Item, ItemId, Message, Misbehaviour, MsgId, PeerId, Shuffle,

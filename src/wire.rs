@@ -39,9 +39,6 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-pub mod batch;
-#[cfg(test)]
-mod batch_tests;
 mod hello;
 pub mod item;
 pub mod membership;
@@ -53,7 +50,7 @@ pub use membership::{MAX_SHUFFLE_SAMPLE, MAX_WALK_PATH};
 pub use tree::MAX_IDS_PER_MESSAGE;
 
 use crate::proto::Message;
-use item::{ItemDecoder, ItemEncoder};
+use item::{ItemDecoder, ItemEncoder, MAX_ITEM_HEADER_LEN};
 
 /// Largest item data carried by one [`Message::Item`]; equal to the API's
 /// largest data field, so every announced item fits.
@@ -61,13 +58,13 @@ pub const MAX_ITEM_DATA: usize = 65527;
 /// Most addresses in one [`Message::Peers`].
 pub const MAX_PEERS_PER_MESSAGE: usize = 64;
 /// Hard limit on one frame body; the transport refuses longer frames before
-/// allocating. The largest message (an Item with its origin key and the
-/// manifest of a full batch) is 67,664 bytes.
+/// allocating. The largest message (an Item with its origin key) is 65,645
+/// bytes.
 pub const MAX_FRAME_LEN: usize = 70_000;
 /// The version this build speaks, sent in [`Hello`]. Version 2 is the first
 /// with encrypted, authenticated connections, 3 the first with HyParView and
-/// Plumtree, 4 the first with signed items, 5 the first with signed batches.
-pub const PROTOCOL_VERSION: u8 = 5;
+/// Plumtree, 4 the first with signed items.
+pub const PROTOCOL_VERSION: u8 = 4;
 
 const TAG_GET_PEERS: u8 = 1;
 const TAG_PEERS: u8 = 2;
@@ -131,12 +128,6 @@ pub enum WireError {
     /// An Item naming an origin slot beyond the table, or one no key was
     /// sent for on this link.
     BadOriginSlot(u8),
-    /// An Item naming a batch slot beyond the table, or one no manifest
-    /// was sent for on this link.
-    BadBatchSlot(u8),
-    /// An Item whose batch fields contradict each other or the item (see
-    /// [`batch`]).
-    BadBatch(&'static str),
     /// A list of item ids not in its one canonical form (sorted, runs
     /// merged, no empty run).
     NotCanonical {
@@ -187,13 +178,6 @@ impl fmt::Display for WireError {
                     "origin slot {slot} is beyond the table or was never assigned"
                 )
             }
-            WireError::BadBatchSlot(slot) => {
-                write!(
-                    f,
-                    "batch slot {slot} is beyond the table or was never assigned"
-                )
-            }
-            WireError::BadBatch(why) => write!(f, "bad item batch: {why}"),
             WireError::NotCanonical { field } => {
                 write!(f, "{field} not sorted or not in its shortest form")
             }
@@ -213,10 +197,7 @@ pub fn encode(msg: &Message, out: &mut Vec<u8>) {
 }
 
 /// The number of bytes [`encode`] appends for `msg`: the most a
-/// [`LinkEncoder`] ever needs for it (for an Item, with its origin's key and
-/// its batch's whole manifest, which only the first item of a batch on a
-/// link carries). Queue budgets, outbox counts and rate limits charge this:
-/// the writer subtracts what it actually wrote, which is never more.
+/// [`LinkEncoder`] ever needs for it.
 pub fn encoded_len(msg: &Message) -> usize {
     match msg {
         Message::GetPeers => 1,
@@ -224,7 +205,7 @@ pub fn encoded_len(msg: &Message) -> usize {
             let addrs = &addrs[..addrs.len().min(MAX_PEERS_PER_MESSAGE)];
             2 + addrs.iter().map(addr_len).sum::<usize>()
         }
-        Message::Item(item) => item::max_len(item),
+        Message::Item(item) => MAX_ITEM_HEADER_LEN + item.data.len(),
         other => membership::encoded_len(other)
             .or_else(|| tree::encoded_len(other))
             .unwrap_or(0),
@@ -448,7 +429,7 @@ mod tests {
     #[test]
     fn largest_item_fits_in_a_frame() {
         let len = encoded_len(&item(&vec![0; MAX_ITEM_DATA]));
-        assert_eq!(len, 65_648);
+        assert_eq!(len, 65_645);
         assert!(len <= MAX_FRAME_LEN);
     }
 
@@ -462,16 +443,13 @@ mod tests {
             unreachable!()
         };
         let bytes = bytes_of(&msg);
-        // Flags: the key and the manifest follow.
-        assert_eq!(bytes[..3], [3, 3, 0]);
+        assert_eq!(bytes[..3], [3, 1, 0]);
         assert_eq!(bytes[3..35], PeerId::from_u64(1).0);
         assert_eq!(bytes[35..43], 7u64.to_be_bytes());
         assert_eq!(bytes[43..51], [1, 2, 3, 4, 5, 6, 7, 8]);
         assert_eq!(bytes[51..54], [3, 0xbe, 0xef]);
-        // Batch slot 0, index 0, a batch of one, its signature.
-        assert_eq!(bytes[54..57], [0, 0, 1]);
-        assert_eq!(bytes[57..121], it.proof.batch().signature().0);
-        assert_eq!(bytes[121..], *b"xy");
+        assert_eq!(bytes[54..118], it.proof.signature.0);
+        assert_eq!(bytes[118..], *b"xy");
     }
 
     #[test]

@@ -67,29 +67,27 @@ impl ItemAuth for HostAuth {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{DataType, Hlc, Item, SignedBatch, Ttl};
+    use crate::proto::{DataType, Hlc, Item, Ttl};
 
     #[test]
-    fn batches_verify_under_their_origin_only() {
+    fn items_verify_under_their_origin_only_and_not_when_altered() {
         let a = HostAuth::for_identity(Arc::new(Identity::generate(0)));
         let b = HostAuth::for_identity(Arc::new(Identity::generate(0)));
         let item = Item::signed(&*a, 9, Hlc(77), Ttl(2), DataType(1), Arc::from(&b"hi"[..]));
-        let batch = item.proof.batch();
-        assert_eq!(item.origin(), a.origin());
-        assert_eq!(
-            item.origin().peer_id(),
-            crate::identity::peer_id_of(&a.origin().0)
-        );
-        assert!(batch.verify(&*b));
-        let remade = |origin: OriginKey, first: u64, signature: ItemSignature| {
-            SignedBatch::new(origin, first, batch.digests().into(), signature).unwrap()
-        };
-        assert!(remade(a.origin(), 9, *batch.signature()).verify(&*b));
-        // Another first sequence number, another origin, another signature.
-        assert!(!remade(a.origin(), 10, *batch.signature()).verify(&*b));
-        assert!(!remade(b.origin(), 9, *batch.signature()).verify(&*a));
-        assert!(!remade(a.origin(), 9, ItemSignature([0; 64])).verify(&*b));
+        let (origin, signature) = (item.proof.origin, item.proof.signature);
+        assert_eq!(origin, a.origin());
+        assert_eq!(origin.peer_id(), crate::identity::peer_id_of(&a.origin().0));
+        assert!(b.verify(&origin, &item.signed_bytes(), &signature));
+        let mut altered = item.clone();
+        altered.data = Arc::from(&b"ho"[..]);
+        assert!(!b.verify(&origin, &altered.signed_bytes(), &signature));
+        let mut later = item.clone();
+        later.hlc = Hlc(78);
+        assert!(!b.verify(&origin, &later.signed_bytes(), &signature));
+        // Claimed by someone else.
+        assert!(!a.verify(&b.origin(), &item.signed_bytes(), &signature));
         // Not a curve point.
-        assert!(!remade(OriginKey([0xff; 32]), 9, *batch.signature()).verify(&*a));
+        let bogus = OriginKey([0xff; 32]);
+        assert!(!a.verify(&bogus, &item.signed_bytes(), &signature));
     }
 }

@@ -294,17 +294,11 @@ struct WriterCounters {
 /// loses no item in flight. A failed write shuts both halves.
 fn write_loop(mut writer: FrameWriter, outbox: Receiver<Message>, counters: &WriterCounters) {
     let mut failed = false;
-    while let Ok(first) = super::wait::recv(&outbox) {
-        // What `PeerLink::try_send` added for each message, not what its
-        // encoding took on this link (less, for a compressed item).
-        let mut taken = wire::encoded_len(&first);
-        writer.push(&first);
+    while let Ok(first) = outbox.recv() {
+        let mut taken = writer.push(&first);
         while writer.pending() < COALESCE_LIMIT {
             match outbox.try_recv() {
-                Ok(msg) => {
-                    taken += wire::encoded_len(&msg);
-                    writer.push(&msg);
-                }
+                Ok(msg) => taken += writer.push(&msg),
                 Err(_) => break,
             }
         }

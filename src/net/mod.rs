@@ -12,7 +12,6 @@ mod connection;
 mod listener;
 mod pace;
 mod threads;
-pub(crate) mod wait;
 
 pub use self::budget::{ByteBudget, NET_QUEUE_BYTES};
 pub use self::connection::{OUTBOX_HIGH_WATER_BYTES, PeerLink, spawn_dial};

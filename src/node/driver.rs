@@ -6,10 +6,6 @@
 //! blocks on anything but its own queues: sends to peers and clients use
 //! `try_send`.
 //!
-//! Announcements are signed in batches: the core gathers the ones taken in
-//! a row and the node has it sign them
-//! ([`Core::flush_announcements`]) as soon as no further one is ready.
-//!
 //! Flow control: the node takes items from peers whenever its validation
 //! window has room, and its own clients' announcements only while no peer
 //! outbox is backed up (at half of `peer_queue` or 1 MiB), so load is held
@@ -59,12 +55,6 @@ const CONGESTION_STALL: Duration = Duration::from_millis(250);
 
 /// While backed up, the node looks at the outboxes again this often.
 const CONGESTION_POLL: Duration = Duration::from_millis(1);
-
-/// Most events the node takes in one round after the one it waited for,
-/// before it looks at its timers and outboxes again (a guess: enough to
-/// batch a burst's sends, few enough that a round stays well under a
-/// millisecond).
-const DRAIN_MAX: usize = 64;
 
 /// How long a host shutting down waits for its goodbyes to be written
 /// (SPEC §2: exit within 2 s).
@@ -139,11 +129,6 @@ pub(super) struct Driver {
     /// Whether some outbox was backed up at the last check (local
     /// announcements are held back meanwhile).
     backed_up: bool,
-    /// Messages the core sent during this round, queued in the outboxes
-    /// at its end ([`Driver::flush_sends`]), so a writer is woken once per
-    /// round rather than once per message. Bounded: a round handles at
-    /// most [`DRAIN_MAX`] + 1 events.
-    outgoing: Vec<(PeerId, Message)>,
     /// The node thread's own counters (the core's are in the core).
     counters: NodeStats,
     /// Where the P2P listener is bound (for status reports).
@@ -171,7 +156,6 @@ impl Driver {
             logged_up: HashSet::new(),
             congested: false,
             backed_up: false,
-            outgoing: Vec::new(),
             counters: NodeStats::default(),
             p2p_addr,
             started: Instant::now(),
@@ -181,7 +165,6 @@ impl Driver {
     /// Runs until [`NodeEvent::Shutdown`] or until every sender is gone.
     pub(super) fn run(mut self) {
         self.execute_actions();
-        self.flush_sends();
         let closed = never();
         loop {
             let now = Instant::now();
@@ -237,16 +220,6 @@ impl Driver {
             if let Some(until) = held {
                 deadline = deadline.min(until);
             }
-            // A burst of announcements ends when no further one is ready to
-            // be taken: sign what the core gathered as one batch.
-            if self.core.pending_announcements() > 0 && (!take_local || self.inbox.local.is_empty())
-            {
-                self.core.flush_announcements(now);
-                self.execute_actions();
-            }
-            // What the timers, the outbox checks and the batch signature
-            // sent goes out before the node waits.
-            self.flush_sends();
             let local = if take_local {
                 &self.inbox.local
             } else {
@@ -260,7 +233,6 @@ impl Driver {
                 default(deadline.saturating_duration_since(now)) => {
                     self.core.handle_timeout(Instant::now());
                     self.execute_actions();
-                    self.flush_sends();
                     continue;
                 }
             };
@@ -269,56 +241,10 @@ impl Driver {
                 Ok(event) => self.on_event(event),
             }
             self.execute_actions();
-            let stop = self.drain();
-            self.flush_sends();
-            if stop {
-                break;
-            }
         }
-        self.core.flush_announcements(Instant::now());
-        self.execute_actions();
-        self.flush_sends();
         info!("stats: {}", self.stats());
         self.leave();
         self.close_all();
-    }
-
-    /// Handles up to [`DRAIN_MAX`] more events that are ready now, without
-    /// waiting: verdicts and questions first, then items from peers while
-    /// the validation window has room. Announcements are taken only by the
-    /// wait, one per round, because whether they may be taken (no outbox
-    /// backed up, no cached item a lazy neighbour may still pull about to
-    /// be pushed out) is known only after the round's checks. Timers and
-    /// outboxes are looked at again in the next round. Returns true on
-    /// [`NodeEvent::Shutdown`].
-    fn drain(&mut self) -> bool {
-        for _ in 0..DRAIN_MAX {
-            let event = match self.inbox.control.try_recv() {
-                Ok(event) => event,
-                Err(_) if self.core.wants_items() => match self.inbox.net.try_recv() {
-                    Ok(event) => event,
-                    Err(_) => return false,
-                },
-                Err(_) => return false,
-            };
-            if matches!(event, NodeEvent::Shutdown) {
-                return true;
-            }
-            self.on_event(event);
-            self.execute_actions();
-        }
-        false
-    }
-
-    /// Queues the messages of this round in the outboxes, in the order the
-    /// core sent them (see [`Driver::outgoing`]).
-    fn flush_sends(&mut self) {
-        let mut outgoing = std::mem::take(&mut self.outgoing);
-        for (to, msg) in outgoing.drain(..) {
-            self.send(to, msg);
-        }
-        // Keep the allocation for the next round.
-        self.outgoing = outgoing;
     }
 
     /// Moves deferred messages into the outboxes, drops stuck peers (no
@@ -503,13 +429,8 @@ impl Driver {
 
     fn execute_actions(&mut self) {
         while let Some(action) = self.core.poll_action() {
-            if !matches!(action, Action::Send { .. } | Action::Deliver { .. }) {
-                // What the core sent before closing or banning a peer goes
-                // out first, as if sent at once.
-                self.flush_sends();
-            }
             match action {
-                Action::Send { to, msg } => self.outgoing.push((to, msg)),
+                Action::Send { to, msg } => self.send(to, msg),
                 Action::Connect {
                     addr,
                     high_priority,

@@ -64,7 +64,7 @@ impl NodeTx {
     /// Sends an event to the queue it belongs in, blocking while that queue
     /// is full. Fails only when the node thread is gone.
     pub fn send(&self, event: NodeEvent) -> Result<(), NotTaken> {
-        crate::net::wait::send(self.queue_for(&event), event).map_err(|_| NotTaken)
+        self.queue_for(&event).send(event).map_err(|_| NotTaken)
     }
 
     /// Like [`NodeTx::send`], without blocking: fails also when the queue is

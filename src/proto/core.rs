@@ -9,7 +9,6 @@ use rand::Rng;
 
 use super::Outbox;
 use super::accounting::{Accounting, AccountingConfig, Admission, BanReason};
-use super::batch::{Batcher, Checked, VerifiedBatches};
 use super::broadcast::{Broadcast, Offered};
 use super::membership::{LinkUp, Membership, MembershipConfig, MembershipStats, Neighbour};
 use super::origin::{ChecksumAuth, HlcClock, ItemAuth};
@@ -134,18 +133,9 @@ pub struct Stats {
     pub peers_banned: u64,
     /// Connections refused because the peer or its address is banned.
     pub refused_banned: u64,
-    /// Origin signatures checked: once per batch of items (see
-    /// [`super::batch`]), never per duplicate.
+    /// Origin signatures checked (once per new item, never per duplicate).
     pub verified: u64,
-    /// New items accepted through a batch manifest verified before: no
-    /// signature check of their own.
-    pub verified_by_batch: u64,
-    /// Batches this host signed (its items are `announced`).
-    pub batches_signed: u64,
-    /// The most items one batch of this host held.
-    pub largest_batch: u64,
-    /// Items dropped because their origin signature did not verify or
-    /// their batch manifest does not list them.
+    /// Items dropped because their origin signature did not verify.
     pub bad_signatures: u64,
     /// Items whose timestamp was too far ahead to move this host's clock.
     pub clock_ahead: u64,
@@ -173,10 +163,6 @@ pub struct Core<R> {
     /// (at most `cache_size`; items that left the cache are skipped).
     unsent: VecDeque<ItemId>,
     auth: Arc<dyn ItemAuth>,
-    /// This host's announcements waiting to be signed as one batch.
-    batcher: Batcher,
-    /// Batch manifests verified here.
-    verified: VerifiedBatches,
     clock: HlcClock,
     /// The sequence number of this host's next item.
     next_seq: u64,
@@ -209,8 +195,6 @@ impl<R: Rng> Core<R> {
             congested: false,
             unsent: VecDeque::new(),
             auth: config.auth.unwrap_or_else(|| ChecksumAuth::for_host(me)),
-            batcher: Batcher::default(),
-            verified: VerifiedBatches::default(),
             clock: HlcClock::default(),
             next_seq: config.wall_clock_ms << 16,
             started: (now, config.wall_clock_ms),
@@ -307,29 +291,6 @@ impl<R: Rng> Core<R> {
         (until > now).then_some(until)
     }
 
-    /// Announcements ([`Event::Announce`]) waiting to be signed and spread.
-    pub fn pending_announcements(&self) -> usize {
-        self.batcher.len()
-    }
-
-    /// Signs the waiting announcements as one batch and spreads them. The
-    /// core does so by itself once [`super::MAX_BATCH`] wait; the driver
-    /// calls it when a burst ends, that is when no further announcement is
-    /// ready to be handled (its queue is empty or held back), so an idle
-    /// host signs batches of one without delay and a busy one signs many
-    /// items at once.
-    pub fn flush_announcements(&mut self, now: Instant) {
-        let items = self.batcher.sign(&*self.auth);
-        if items.is_empty() {
-            return;
-        }
-        self.stats.batches_signed += 1;
-        self.stats.largest_batch = self.stats.largest_batch.max(items.len() as u64);
-        for item in items {
-            self.on_announce(item, now);
-        }
-    }
-
     /// Takes the next action to carry out.
     pub fn poll_action(&mut self) -> Option<Action> {
         self.out.pop()
@@ -413,9 +374,8 @@ impl<R: Rng> Core<R> {
                 let hlc = self.clock.tick(self.wall_ms(now));
                 let seq = self.next_seq;
                 self.next_seq += 1;
-                if self.batcher.push(seq, hlc, ttl, data_type, data) {
-                    self.flush_announcements(now);
-                }
+                let item = Item::signed(&*self.auth, seq, hlc, ttl, data_type, data);
+                self.on_announce(item, now);
             }
             Event::Notified { item, clients } => {
                 if !clients.is_empty() {
@@ -691,7 +651,7 @@ impl<R: Rng> Core<R> {
 
     fn on_item(&mut self, from: PeerId, item: Item, now: Instant) {
         let (id, data_type, data) = (item.id, item.data_type, item.data.clone());
-        let (origin, seq, hlc) = (item.origin(), item.seq, item.hlc);
+        let (origin, seq, hlc) = (item.proof.origin, item.seq, item.hlc);
         if origin == self.auth.origin() {
             // This host's own item come back: a duplicate even after the
             // seen-set forgot it (its clients must never get it).
@@ -699,15 +659,10 @@ impl<R: Rng> Core<R> {
             return;
         }
         if !self.broadcast.is_known(&id) {
-            // Once per item (a duplicate is dropped here without a check),
-            // and the signature once per batch.
-            let checked = self.verified.check(&*self.auth, &item);
-            match checked {
-                Checked::AlreadyVerified => self.stats.verified_by_batch += 1,
-                Checked::Verified | Checked::BadSignature => self.stats.verified += 1,
-                Checked::Mismatch => {}
-            }
-            if matches!(checked, Checked::Mismatch | Checked::BadSignature) {
+            // Once per item: a duplicate is dropped above without a check.
+            self.stats.verified += 1;
+            let signed = item.signed_bytes();
+            if !self.auth.verify(&origin, &signed, &item.proof.signature) {
                 self.stats.bad_signatures += 1;
                 let what = Misbehaviour::ProtocolViolation(Violation::BadSignature);
                 self.on_misbehaved(from, what, now);

@@ -53,7 +53,7 @@ pub(super) fn send(n: u64, msg: Message) -> Action {
 pub(super) fn deliver(item: &Item, msg_id: u16) -> Action {
     Action::Deliver {
         item: item.id,
-        origin: item.origin(),
+        origin: item.proof.origin,
         seq: item.seq,
         hlc: item.hlc,
         msg_id: MsgId(msg_id),
@@ -105,12 +105,9 @@ impl Rig {
         std::iter::from_fn(|| self.core.poll_action()).collect()
     }
 
-    /// Handles `event` at `ms` and returns the actions it caused; an
-    /// announcement is signed at once, as the driver does when no other
-    /// is ready (see [`Core::flush_announcements`]).
+    /// Handles `event` at `ms` and returns the actions it caused.
     pub(super) fn handle(&mut self, event: Event, ms: u64) -> Vec<Action> {
         self.core.handle(event, self.at(ms));
-        self.core.flush_announcements(self.at(ms));
         self.actions()
     }
 
@@ -298,7 +295,7 @@ fn an_announced_item_goes_to_every_neighbour_and_is_not_delivered_locally() {
     else {
         panic!("expected an item sent first, got {actions:?}");
     };
-    assert_eq!(sent.origin(), OriginKey(PeerId::from_u64(1).0));
+    assert_eq!(sent.proof.origin, OriginKey(PeerId::from_u64(1).0));
     let expected = Item::signed(
         &*ChecksumAuth::for_host(PeerId::from_u64(1)),
         sent.seq,

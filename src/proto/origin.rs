@@ -3,16 +3,15 @@
 //!
 //! Every item carries the public key of the host that announced it (its
 //! **origin**), a sequence number that grows by one with each item that
-//! origin announces, a hybrid logical clock timestamp ([`Hlc`]), and a proof
-//! that the origin signed all of that and the item's data type and data: an
-//! origin signs its items in batches ([`super::batch`]). A relay can neither
-//! forge nor alter an item; it can only change the ttl, which is not signed
-//! (it shrinks at every hop).
+//! origin announces, a hybrid logical clock timestamp ([`Hlc`]), and the
+//! origin's signature over all of that and the item's data type and data
+//! ([`signed_bytes`]). A relay can neither forge nor alter an item; it can
+//! only change the ttl, which is not signed (it shrinks at every hop).
 //!
 //! An item's network-wide id is derived from its origin and sequence number
 //! ([`ItemId::of`]), so a host checks whether it has seen an item before it
-//! spends any check on it: an item is checked once per host, never per
-//! duplicate copy, and its batch's signature once per batch and host.
+//! spends a signature check on it: the signature of an item is verified
+//! once per host, never per duplicate copy.
 //!
 //! The core signs and verifies through [`ItemAuth`]: real hosts use their
 //! Ed25519 host key ([`crate::identity::HostAuth`]); the simulator and unit
@@ -24,7 +23,7 @@ use std::sync::Arc;
 
 use blake2::{Blake2b512, Digest};
 
-use super::types::{ItemId, PeerId, hex};
+use super::types::{DataType, ItemId, PeerId, hex};
 
 /// The Ed25519 public key of the host that announced an item.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -49,8 +48,7 @@ impl fmt::Debug for OriginKey {
     }
 }
 
-/// An origin's Ed25519 signature (over a batch manifest, see
-/// [`super::batch::SignedBatch`]).
+/// An origin's signature over [`signed_bytes`] of an item.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct ItemSignature(pub [u8; 64]);
 
@@ -58,6 +56,16 @@ impl fmt::Debug for ItemSignature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "ItemSignature({})", hex(&self.0[..8]))
     }
+}
+
+/// An item's origin and its signature: what a relay cannot change. Shared
+/// (`Arc`) by every copy of the item, so a queued message stays small.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OriginProof {
+    /// The origin's public key.
+    pub origin: OriginKey,
+    /// Its signature over the item's [`signed_bytes`].
+    pub signature: ItemSignature,
 }
 
 /// A hybrid logical clock timestamp (Kulkarni et al., 2014): milliseconds
@@ -128,11 +136,34 @@ impl HlcClock {
     }
 }
 
+/// Domain separation of item signatures.
+const SIGNATURE_CONTEXT: &[u8] = b"gossipd item v1\0";
+
+/// The bytes an origin signs: a context string, the origin's key, the
+/// sequence number, the timestamp, the data type and the data. The ttl is
+/// not signed: every relay lowers it.
+pub fn signed_bytes(
+    origin: &OriginKey,
+    seq: u64,
+    hlc: Hlc,
+    data_type: DataType,
+    data: &[u8],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(SIGNATURE_CONTEXT.len() + 32 + 8 + 8 + 2 + data.len());
+    out.extend_from_slice(SIGNATURE_CONTEXT);
+    out.extend_from_slice(&origin.0);
+    out.extend_from_slice(&seq.to_be_bytes());
+    out.extend_from_slice(&hlc.0.to_be_bytes());
+    out.extend_from_slice(&data_type.0.to_be_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
 /// Signs what this host announces and checks what others announced.
 pub trait ItemAuth: fmt::Debug + Send + Sync {
     /// This host's origin key.
     fn origin(&self) -> OriginKey;
-    /// Signs `msg` (a batch manifest) with this host's key.
+    /// Signs `msg` (the [`signed_bytes`] of an item) with this host's key.
     fn sign(&self, msg: &[u8]) -> ItemSignature;
     /// True when `signature` is `origin`'s over `msg`.
     fn verify(&self, origin: &OriginKey, msg: &[u8], signature: &ItemSignature) -> bool;
@@ -259,10 +290,11 @@ mod tests {
     fn checksums_catch_any_change() {
         let auth = ChecksumAuth::for_host(PeerId::from_u64(1));
         let o = auth.origin();
-        let msg = &b"hello"[..];
-        let sig = auth.sign(msg);
-        assert!(auth.verify(&o, msg, &sig));
-        assert!(!auth.verify(&o, b"hellO", &sig));
-        assert!(!auth.verify(&OriginKey([9; 32]), msg, &sig));
+        let msg = signed_bytes(&o, 1, Hlc(5), DataType(3), b"hello");
+        let sig = auth.sign(&msg);
+        assert!(auth.verify(&o, &msg, &sig));
+        let other = signed_bytes(&o, 1, Hlc(5), DataType(3), b"hellO");
+        assert!(!auth.verify(&o, &other, &sig));
+        assert!(!auth.verify(&OriginKey([9; 32]), &msg, &sig));
     }
 }

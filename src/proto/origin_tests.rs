@@ -6,21 +6,9 @@ use std::sync::Arc;
 
 use super::core_tests::{Rig, config, deliver, item, notified, send};
 use super::{
-    Action, ChecksumAuth, DataType, Event, Hlc, Item, ItemProof, ItemSignature, Message, OriginKey,
-    PeerId, SignedBatch, Ttl,
+    Action, ChecksumAuth, DataType, Event, Hlc, Item, ItemSignature, Message, OriginProof, PeerId,
+    Ttl,
 };
-
-/// `item` with the proof of a batch of its digests claimed by `origin`
-/// with `signature`.
-pub(super) fn reproved(item: &Item, origin: OriginKey, signature: ItemSignature) -> Item {
-    let batch = item.proof.batch();
-    let batch = SignedBatch::new(origin, batch.first_seq(), batch.digests().into(), signature);
-    Item {
-        id: super::ItemId::of(&origin, item.seq),
-        proof: ItemProof::new(Arc::new(batch.unwrap()), item.proof.index()).unwrap(),
-        ..item.clone()
-    }
-}
 
 fn announce(rig: &mut Rig, ms: u64) -> Item {
     let event = Event::Announce {
@@ -47,7 +35,11 @@ fn a_forged_item_is_dropped_and_the_genuine_one_still_gets_through() {
     let mut forged = genuine.clone();
     forged.data = Arc::from(&b"forged"[..]);
     assert_eq!(rig.receive(2, Message::Item(forged), 1), vec![]);
-    let unsigned = reproved(&genuine, genuine.origin(), ItemSignature([0; 64]));
+    let mut unsigned = genuine.clone();
+    unsigned.proof = Arc::new(OriginProof {
+        origin: genuine.proof.origin,
+        signature: ItemSignature([0; 64]),
+    });
     assert_eq!(rig.receive(2, Message::Item(unsigned), 2), vec![]);
     assert_eq!(rig.core.stats().bad_signatures, 2);
     assert_eq!(rig.core.stats().misbehaviours, 2);
@@ -81,7 +73,7 @@ fn an_item_claiming_another_origin_does_not_verify() {
     let mut rig = Rig::new(config(4, 10));
     rig.link(2);
     let by_two = ChecksumAuth::for_host(PeerId::from_u64(2));
-    let it = Item::signed(
+    let mut it = Item::signed(
         &*by_two,
         1,
         Hlc(1),
@@ -90,7 +82,11 @@ fn an_item_claiming_another_origin_does_not_verify() {
         Arc::from(&b"a"[..]),
     );
     let origin = ChecksumAuth::for_host(PeerId::from_u64(3)).origin();
-    let it = reproved(&it, origin, *it.proof.batch().signature());
+    it.proof = Arc::new(OriginProof {
+        origin,
+        signature: it.proof.signature,
+    });
+    it.id = super::ItemId::of(&origin, 1);
     assert_eq!(rig.receive(2, Message::Item(it), 1), vec![]);
     assert_eq!(rig.core.stats().bad_signatures, 1);
 }

@@ -8,8 +8,7 @@ use std::time::Instant;
 use rand::{Rng, RngExt};
 
 use super::accounting::BanReason;
-use super::batch::{ItemDigest, ItemProof, SignedBatch};
-use super::origin::{ChecksumAuth, Hlc, ItemAuth, OriginKey};
+use super::origin::{ChecksumAuth, Hlc, ItemAuth, OriginKey, OriginProof, signed_bytes};
 
 /// A host's identity on the network.
 ///
@@ -127,13 +126,24 @@ pub struct Item {
     pub data_type: DataType,
     /// The payload, at most [`crate::wire::MAX_ITEM_DATA`] bytes.
     pub data: Arc<[u8]>,
-    /// The host that announced it and the batch it signed the item in
-    /// (see [`super::batch`]).
-    pub proof: ItemProof,
+    /// The public key of the host that announced it, and its signature
+    /// over [`super::origin::signed_bytes`].
+    pub proof: Arc<OriginProof>,
 }
 
 impl Item {
-    /// An item of `auth`'s host, signed by it in a batch of its own.
+    /// The bytes the origin signed.
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        signed_bytes(
+            &self.proof.origin,
+            self.seq,
+            self.hlc,
+            self.data_type,
+            &self.data,
+        )
+    }
+
+    /// An item of `auth`'s host, signed by it.
     pub fn signed(
         auth: &dyn ItemAuth,
         seq: u64,
@@ -142,22 +152,17 @@ impl Item {
         data_type: DataType,
         data: Arc<[u8]>,
     ) -> Item {
-        let digest = ItemDigest::of(seq, hlc, data_type, &data);
-        let batch = Arc::new(SignedBatch::sign(auth, seq, Box::new([digest])));
+        let origin = auth.origin();
+        let signature = auth.sign(&signed_bytes(&origin, seq, hlc, data_type, &data));
         Item {
-            id: ItemId::of(&batch.origin(), seq),
+            id: ItemId::of(&origin, seq),
             seq,
             hlc,
             ttl,
             data_type,
             data,
-            proof: ItemProof::new(batch, 0).expect("a batch of one"),
+            proof: Arc::new(OriginProof { origin, signature }),
         }
-    }
-
-    /// The host that announced it.
-    pub fn origin(&self) -> OriginKey {
-        self.proof.origin()
     }
 }
 
@@ -366,10 +371,7 @@ pub enum Event {
         /// What it sent.
         msg: Message,
     },
-    /// A local client announced an item. It takes its sequence number and
-    /// timestamp now and waits to be signed with the announcements that
-    /// follow it until [`crate::proto::Core::flush_announcements`] (or until
-    /// [`crate::proto::MAX_BATCH`] wait).
+    /// A local client announced an item.
     Announce {
         /// Hops the item may travel (0: no limit).
         ttl: Ttl,

@@ -197,13 +197,6 @@ impl Sim {
             data,
         };
         self.handle(node, event);
-        // Signed at once, as a batch of one: the simulation stays
-        // deterministic and an announcement is never delayed.
-        let now = self.instant();
-        if let Some(core) = self.nodes[node].core.as_mut() {
-            core.flush_announcements(now);
-        }
-        self.after_event(node);
         self.drain_held(node);
         Some(ix)
     }

@@ -36,7 +36,7 @@ pub const NOISE_PATTERN: &str = "Noise_XX_25519_ChaChaPoly_BLAKE2s";
 pub const NOISE_PATTERN_PSK: &str = "Noise_XXpsk0_25519_ChaChaPoly_BLAKE2s";
 
 /// Binds the handshake to this protocol and version.
-const PROLOGUE: &[u8] = b"gossipd/5";
+const PROLOGUE: &[u8] = b"gossipd/4";
 
 /// What an identity signs: this prefix and its Noise static public key.
 const STATIC_KEY_CONTEXT: &[u8] = b"gossipd-noise-static-v1";

@@ -83,6 +83,7 @@ impl FrameReader {
 
     /// Where the next frame body is in `plain`.
     fn next_frame(&mut self) -> Result<std::ops::Range<usize>, TransportError> {
+        self.compact();
         let len = loop {
             if let Some(len) = self.next_frame_len()? {
                 break len;
@@ -117,10 +118,7 @@ impl FrameReader {
         Ok(Some(len))
     }
 
-    /// Drops plaintext already returned. Called only before a chunk is
-    /// opened, when what is left is less than one frame: compacting after
-    /// every frame would move the rest of a chunk of many small frames once
-    /// per frame.
+    /// Drops plaintext already returned.
     fn compact(&mut self) {
         if self.start > 0 {
             self.plain.drain(..self.start);
@@ -131,7 +129,6 @@ impl FrameReader {
     /// Reads one chunk and appends its plaintext. `between_frames`: an end
     /// of stream here is a clean close.
     fn open_chunk(&mut self, between_frames: bool) -> Result<(), TransportError> {
-        self.compact();
         let mut prefix = [0u8; 2];
         let at_boundary = between_frames && self.plain.len() == self.start;
         let eof = if at_boundary {

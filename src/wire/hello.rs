@@ -138,7 +138,7 @@ mod tests {
     #[test]
     fn the_layout_matches_the_table() {
         let b = bytes(&hello("[::1]:2", 1));
-        assert_eq!(b[..6], *b"GSPD\x05\x01");
+        assert_eq!(b[..6], *b"GSPD\x04\x01");
         assert_eq!(b[6..38], [1; 32]);
         assert_eq!(b[38..46], [1, 2, 3, 4, 5, 6, 7, 8]);
         assert_eq!(b.len(), FIXED_LEN + 19);

@@ -1,21 +1,19 @@
 //! The Item message, compressed per link: an origin's 32-byte key crosses a
 //! link once, then a one-byte slot stands for it, and the sequence number and
 //! timestamp travel as differences from the origin's previous item on that
-//! link. The origin's signature covers a batch of items ([`crate::proto::batch`]):
-//! the first item of a batch on a link carries the batch's manifest, later
-//! ones a batch slot and their index ([`super::batch`]).
+//! link.
 //!
 //! | field       | layout                                                        |
 //! | ----------- | ------------------------------------------------------------- |
 //! | tag         | `3`                                                           |
-//! | flags       | u8: bit 0 = the origin key follows, bit 1 = the batch manifest follows; other bits zero |
+//! | flags       | u8: bit 0 set = the origin key follows; other bits zero        |
 //! | slot        | u8 (< [`ORIGIN_SLOTS`]): the origin's slot on this link        |
 //! | origin key  | 32 bytes, only with bit 0: the slot now stands for this key   |
 //! | seq         | with bit 0: u64; else varint, zigzag of seq − slot's last seq  |
 //! | hlc         | with bit 0: u64; else varint, zigzag of hlc − slot's last hlc  |
 //! | ttl         | u8                                                            |
 //! | data type   | u16                                                           |
-//! | batch       | batch slot u8, index u8; with bit 1 also count u8, signature 64 bytes, the other items' digests (see [`super::batch`]) |
+//! | signature   | 64 bytes (Ed25519 over the origin's signed bytes)             |
 //! | data        | the rest, ≤ 65,527 bytes                                      |
 //!
 //! The sender picks the slots (least recently used one when all are taken)
@@ -28,9 +26,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::batch::{BatchDecoder, BatchEncoder, MANIFEST_LEN, manifest_len};
 use super::{MAX_ITEM_DATA, Reader, WireError, varint};
-use crate::proto::{DataType, Hlc, Item, ItemDigest, ItemId, OriginKey, Ttl};
+use crate::proto::{DataType, Hlc, Item, ItemId, ItemSignature, OriginKey, OriginProof, Ttl};
 
 /// Origin slots per link and direction.
 pub const ORIGIN_SLOTS: usize = 64;
@@ -38,30 +35,9 @@ pub const ORIGIN_SLOTS: usize = 64;
 /// Flag: the origin key follows.
 const KEY_FOLLOWS: u8 = 1;
 
-/// Flag: the batch manifest follows.
-const MANIFEST_FOLLOWS: u8 = 2;
-
-/// Item header fields before the batch fields, with the origin key: tag,
-/// flags, slot, key, seq, hlc, ttl, data type.
-const BASE_HEADER_LEN: usize = 1 + 1 + 1 + 32 + 8 + 8 + 1 + 2;
-
-/// The longest header of an item in a batch of one (a new origin): the
-/// base fields and a manifest with the signature and no other digest.
-pub const MAX_ITEM_HEADER_LEN: usize = BASE_HEADER_LEN + MANIFEST_LEN;
-
-/// The longest header of any item: a new origin and the manifest of a full
-/// batch.
-pub const MAX_BATCH_ITEM_HEADER_LEN: usize =
-    BASE_HEADER_LEN + MANIFEST_LEN + 32 * (crate::proto::MAX_BATCH - 1);
-
-// The largest item, with the manifest of a full batch, fits in a frame.
-const _: () = assert!(MAX_BATCH_ITEM_HEADER_LEN + MAX_ITEM_DATA <= super::MAX_FRAME_LEN);
-
-/// The most bytes `item`'s encoding can take (with a new origin and its
-/// batch's manifest): see [`super::encoded_len`].
-pub(super) fn max_len(item: &Item) -> usize {
-    BASE_HEADER_LEN + manifest_len(item.proof.batch().len()) + item.data.len()
-}
+/// The longest Item header (a new origin): tag, flags, slot, key, seq, hlc,
+/// ttl, data type, signature.
+pub const MAX_ITEM_HEADER_LEN: usize = 1 + 1 + 1 + 32 + 8 + 8 + 1 + 2 + 64;
 
 /// What one side of a link last sent or read for an origin.
 #[derive(Clone, Copy, Debug)]
@@ -75,23 +51,21 @@ struct Slot {
     used: u64,
 }
 
-/// The sender's origin and batch tables of one link.
+/// The sender's origin table of one link.
 #[derive(Debug, Default)]
 pub(crate) struct ItemEncoder {
     slots: Vec<Slot>,
     by_key: HashMap<OriginKey, u8>,
     clock: u64,
-    batches: BatchEncoder,
 }
 
 impl ItemEncoder {
-    /// Appends `item`, keyed or compressed as the tables allow.
+    /// Appends `item`, keyed or compressed as the table allows.
     pub(crate) fn encode(&mut self, item: &Item, out: &mut Vec<u8>) {
         debug_assert!(item.data.len() <= MAX_ITEM_DATA, "item data too long");
         self.clock += 1;
         out.push(super::TAG_ITEM);
-        let flags_at = out.len();
-        let origin = item.origin();
+        let origin = item.proof.origin;
         match self.by_key.get(&origin).copied() {
             Some(ix) => {
                 let slot = &mut self.slots[usize::from(ix)];
@@ -117,16 +91,14 @@ impl ItemEncoder {
         }
         out.push(item.ttl.0);
         out.extend_from_slice(&item.data_type.0.to_be_bytes());
-        if self.batches.encode(item, out) {
-            out[flags_at] |= MANIFEST_FOLLOWS;
-        }
+        out.extend_from_slice(&item.proof.signature.0);
         out.extend_from_slice(&item.data);
     }
 
     /// A slot for `item`'s origin: a free one, or the least recently used.
     fn assign(&mut self, item: &Item) -> u8 {
         let slot = Slot {
-            key: item.origin(),
+            key: item.proof.origin,
             tag: [0; 8],
             seq: item.seq,
             hlc: item.hlc.0,
@@ -147,23 +119,22 @@ impl ItemEncoder {
             ix
         };
         // ORIGIN_SLOTS ≤ 256.
-        self.by_key.insert(item.origin(), ix as u8);
+        self.by_key.insert(item.proof.origin, ix as u8);
         ix as u8
     }
 }
 
-/// The receiver's origin and batch tables of one link.
+/// The receiver's origin table of one link.
 #[derive(Debug, Default)]
 pub(crate) struct ItemDecoder {
     slots: Vec<Option<Slot>>,
-    batches: BatchDecoder,
 }
 
 impl ItemDecoder {
     /// Decodes an Item body after its tag.
     pub(crate) fn decode(&mut self, r: &mut Reader<'_>) -> Result<Item, WireError> {
         let flags = r.u8("item flags")?;
-        if flags & !(KEY_FOLLOWS | MANIFEST_FOLLOWS) != 0 {
+        if flags & !KEY_FOLLOWS != 0 {
             return Err(WireError::UnknownFlags(flags));
         }
         let ix = usize::from(r.u8("origin slot")?);
@@ -189,13 +160,11 @@ impl ItemDecoder {
         };
         let ttl = Ttl(r.u8("ttl")?);
         let data_type = DataType(r.u16("data type")?);
-        let batch = self.batches.read(r, flags & MANIFEST_FOLLOWS != 0)?;
+        let signature = ItemSignature(r.array("signature")?);
         let data = r.rest();
         if data.len() > MAX_ITEM_DATA {
             return Err(WireError::DataTooLong { len: data.len() });
         }
-        let digest = || ItemDigest::of(seq, Hlc(hlc), data_type, data);
-        let proof = self.batches.proof(batch, origin, seq, digest)?;
         if self.slots.len() <= ix {
             self.slots.resize(ix + 1, None);
         }
@@ -214,7 +183,7 @@ impl ItemDecoder {
             ttl,
             data_type,
             data: Arc::from(data),
-            proof,
+            proof: Arc::new(OriginProof { origin, signature }),
         })
     }
 }
@@ -291,8 +260,8 @@ mod tests {
             Err(WireError::BadOriginSlot(ORIGIN_SLOTS as u8))
         );
         assert_eq!(
-            decode(&[super::super::TAG_ITEM, 4, 0]),
-            Err(WireError::UnknownFlags(4))
+            decode(&[super::super::TAG_ITEM, 2, 0]),
+            Err(WireError::UnknownFlags(2))
         );
         let mut out = Vec::new();
         LinkEncoder::default().encode(&Message::Item(item(1, 1, b"")), &mut out);

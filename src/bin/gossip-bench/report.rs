@@ -257,18 +257,6 @@ fn print_costs(r: &RunResult, fig: &Figures, floor: &Floor) {
     let dup = r.node_stat("duplicates").unwrap_or(0);
     let recv = r.node_stat("received").unwrap_or(0);
     println!("node counters    received={recv} duplicates={dup} (P2P item copies, sum over nodes)");
-    let announced = r.node_stat("announced").unwrap_or(0);
-    let batches = r.node_stat("batches_signed").unwrap_or(0);
-    println!(
-        "signatures       {} batches signed for {announced} items ({} per batch, largest {}); \
-         {} checks, {} items through a checked batch, {} bad (sums over nodes)",
-        batches,
-        num(announced as f64 / batches.max(1) as f64, 1),
-        r.node_stat("largest_batch").unwrap_or(0),
-        r.node_stat("verified").unwrap_or(0),
-        r.node_stat("verified_by_batch").unwrap_or(0),
-        r.node_stat("bad_signatures").unwrap_or(0)
-    );
     println!(
         "warnings         {} WARN/ERROR lines in the node logs",
         r.warnings.count
